@@ -1,0 +1,6 @@
+// The registry of CLI commands, loaded on demand so that `--help` stays fast.
+import type { Command } from '../command';
+
+export const COMMANDS: Record<string, () => Promise<Command>> = {
+  'gpu-info': async () => (await import('./gpu-info')).gpuInfo,
+};
