@@ -1,6 +1,5 @@
 // A frozen weight matrix on the GPU, split by rows into parts when it exceeds one storage binding.
 import type { DType } from './dtype';
-import { byteSize } from './dtype';
 import type { Tensor } from './tensor';
 
 /**
@@ -19,7 +18,8 @@ export interface Weight {
 /** Rows per part so that each part fits `maxBindingBytes` (an even count keeps 16-bit pairs inside one word). */
 export function rowsPerPart(shape: readonly [number, number], dtype: DType, maxBindingBytes: number): number {
   const [rows, cols] = shape;
-  const rowBytes = byteSize(dtype, cols) === (dtype === 'f32' ? cols * 4 : cols * 2) ? (dtype === 'f32' ? cols * 4 : cols * 2) : cols * 4;
+  // Parts of 16-bit weights start on a whole u32 word: rows·cols of each part before it must be even.
+  const rowBytes = dtype === 'f32' ? cols * 4 : cols * 2;
   let n = Math.max(1, Math.floor(maxBindingBytes / rowBytes));
   if (dtype !== 'f32' && cols % 2 === 1 && n % 2 === 1) n -= 1;
   if (n < 1) throw new Error(`a single row of ${cols} ${dtype} values exceeds the storage binding limit`);
