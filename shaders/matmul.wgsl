@@ -44,8 +44,11 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
   let off_c = wid.z * P.stride_c;
   let tid = lid.y * 16u + lid.x;
 
-  var acc: array<f32, 16>;
-  for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+  // One vec4 accumulator per output row: explicit registers, no dynamically indexed private array.
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
 
   for (var k0 = 0u; k0 < P.K; k0 += BK) {
     // Each invocation stages 4 elements of each tile; consecutive invocations read consecutive addresses.
@@ -76,27 +79,32 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
       // Rows ty + 16i and columns tx + 16j: strided so that neighbouring invocations touch neighbouring words.
-      var av: array<f32, 4>;
-      var bv: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) { av[i] = As[k * BM + lid.y + 16u * i]; }
-      for (var j = 0u; j < 4u; j++) { bv[j] = Bs[k * BN + lid.x + 16u * j]; }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i * 4u + j] = fma(av[i], bv[j], acc[i * 4u + j]); }
-      }
+      let ar = k * BM + lid.y;
+      let bc = k * BN + lid.x;
+      let bv = vec4<f32>(Bs[bc], Bs[bc + 16u], Bs[bc + 32u], Bs[bc + 48u]);
+      acc0 = fma(vec4<f32>(As[ar]), bv, acc0);
+      acc1 = fma(vec4<f32>(As[ar + 16u]), bv, acc1);
+      acc2 = fma(vec4<f32>(As[ar + 32u]), bv, acc2);
+      acc3 = fma(vec4<f32>(As[ar + 48u]), bv, acc3);
     }
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 4u; i++) {
-    let gm = m0 + lid.y + 16u * i;
-    for (var j = 0u; j < 4u; j++) {
-      let gn = n0 + lid.x + 16u * j;
-      if (gm < P.M && gn < P.N) {
-        let idx = off_c + gm * P.N + gn;
-        var v = P.alpha * acc[i * 4u + j];
-        if (ACCUMULATE) { v += c[idx]; }
-        c[idx] = v;
-      }
+  store_row(m0 + lid.y, n0 + lid.x, off_c, acc0);
+  store_row(m0 + lid.y + 16u, n0 + lid.x, off_c, acc1);
+  store_row(m0 + lid.y + 32u, n0 + lid.x, off_c, acc2);
+  store_row(m0 + lid.y + 48u, n0 + lid.x, off_c, acc3);
+}
+
+fn store_row(gm: u32, gn0: u32, off_c: u32, v: vec4<f32>) {
+  if (gm >= P.M) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    let gn = gn0 + 16u * j;
+    if (gn < P.N) {
+      let idx = off_c + gm * P.N + gn;
+      var r = P.alpha * v[j];
+      if (ACCUMULATE) { r += c[idx]; }
+      c[idx] = r;
     }
   }
 }
