@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import reactHooks from 'eslint-plugin-react-hooks';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', '.tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -28,6 +28,25 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         { patterns: ['react', 'react-dom', 'zustand', 'recharts', '*/app/*'] },
+      ],
+    },
+  },
+  {
+    // The page never touches the GPU: src/app may import src/gpu and src/ops for types only.
+    files: ['src/app/**/*.{ts,tsx}'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/gpu/*', '**/ops/*'],
+              allowTypeImports: true,
+              message:
+                'The page never touches the GPU: send a command to the worker (src/worker/protocol.ts).',
+            },
+          ],
+        },
       ],
     },
   },

@@ -42,6 +42,8 @@ export interface ModelSpec {
 export interface LinearModule {
   /** Module path as PEFT sees it, e.g. `model.layers.0.self_attn.q_proj` or `transformer.h.0.attn.c_attn`. */
   name: string;
+  /** Last segment of the name (`q_proj`, `c_attn`): what PEFT's target_modules list matches. */
+  kind: string;
   layer: number;
   inFeatures: number;
   outFeatures: number;

@@ -382,7 +382,7 @@ export function refForwardBackward(
 
   // -- forward ----------------------------------------------------------------------------------
   const emb = get(nm.embed);
-  let x = new Float64Array(N * C);
+  let x: Float64Array = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
     const id = batch.inputIds[n];
     for (let c = 0; c < C; c++) x[n * C + c] = emb[id * C + c];
@@ -499,7 +499,7 @@ export function refForwardBackward(
   if (o.wantGrads !== false && lora.size > 0) {
     // Gradients of the MEAN loss over trained tokens, as eval --save-grads defines them.
     for (let i = 0; i < dlogits.length; i++) dlogits[i] /= Math.max(tokens, 1);
-    let d = nf.back(linearBack(dlogits, N, C, V, head, false));
+    let d: Float64Array = nf.back(linearBack(dlogits, N, C, V, head, false));
     for (let l = spec.numLayers - 1; l >= 0; l--) d = backs[l](d);
   }
   return { lossSum, tokens, logits, grads };

@@ -3,4 +3,8 @@ import type { Command } from '../command';
 
 export const COMMANDS: Record<string, () => Promise<Command>> = {
   'gpu-info': async () => (await import('./gpu-info')).gpuInfo,
+  data: async () => (await import('./data')).data,
+  info: async () => (await import('./info')).info,
+  merge: async () => (await import('./merge')).merge,
+  adapters: async () => (await import('./adapters')).adapters,
 };

@@ -1,0 +1,202 @@
+// Training setup: base model, dataset, LoRA and optimizer hyperparameters, and the Start button.
+import { useId } from 'react';
+import { useEngine } from '../engine-context';
+import { startBlocker, useStudio } from '../store';
+import { SCHEDULERS, TARGET_MODULES } from '../store/settings';
+import type { SchedulerName } from '../../worker/protocol';
+import { DropZone } from './DropZone';
+import { NumberField, SliderField } from './fields';
+
+function ModelPicker() {
+  const engine = useEngine();
+  const id = useId();
+  const repo = useStudio((s) => s.settings.modelRepo);
+  const files = useStudio((s) => s.modelFiles);
+  const loading = useStudio((s) => s.engine.loading);
+  const model = useStudio((s) => s.engine.model);
+  const change = useStudio((s) => s.settingChanged);
+  const dropped = useStudio((s) => s.modelFilesDropped);
+  return (
+    <fieldset className="group">
+      <legend>Base model</legend>
+      <div className="field">
+        <label className="field-label" htmlFor={id}>
+          Hugging Face Hub id
+        </label>
+        <div className="inline">
+          <input
+            id={id}
+            type="text"
+            placeholder="HuggingFaceTB/SmolLM2-135M-Instruct"
+            spellCheck={false}
+            autoComplete="off"
+            value={repo}
+            onChange={(ev) => change('modelRepo', ev.currentTarget.value.trim())}
+          />
+          <button
+            type="button"
+            className="btn"
+            disabled={loading || (!repo && files.length === 0)}
+            onClick={() =>
+              engine.loadModel(files.length > 0 ? { kind: 'files', files } : { kind: 'hub', repo })
+            }
+          >
+            {loading ? 'Loading…' : 'Load'}
+          </button>
+        </div>
+      </div>
+      <DropZone
+        label="…or drop a model folder"
+        hint="config.json, tokenizer.json and *.safetensors"
+        files={files}
+        onFiles={dropped}
+        directory
+        testId="model-drop"
+      />
+      {model && (
+        <p className="ok small">
+          Loaded {model.name} ({model.architecture})
+        </p>
+      )}
+    </fieldset>
+  );
+}
+
+function LoraControls() {
+  const targets = useStudio((s) => s.settings.target_modules);
+  const toggle = useStudio((s) => s.targetModuleToggled);
+  return (
+    <fieldset className="group">
+      <legend>LoRA</legend>
+      <div className="grid-2">
+        <SliderField name="r" label="Rank r" hint="Adapter size: higher learns more, costs more" />
+        <SliderField name="lora_alpha" label="Alpha" hint="Scaling is alpha / r" />
+        <SliderField
+          name="lora_dropout"
+          label="Dropout"
+          hint="On the adapter input"
+          format={(v) => v.toFixed(2)}
+        />
+      </div>
+      <div className="field">
+        <span className="field-label" id="targets-label">
+          Target modules
+        </span>
+        <div className="checks" role="group" aria-labelledby="targets-label">
+          {TARGET_MODULES.map((m) => (
+            <label key={m} className="check">
+              <input
+                type="checkbox"
+                checked={targets.includes(m)}
+                onChange={(ev) => toggle(m, ev.currentTarget.checked)}
+              />
+              <code>{m}</code>
+            </label>
+          ))}
+        </div>
+      </div>
+    </fieldset>
+  );
+}
+
+function OptimizerControls() {
+  const id = useId();
+  const scheduler = useStudio((s) => s.settings.lr_scheduler_type);
+  const change = useStudio((s) => s.settingChanged);
+  return (
+    <fieldset className="group">
+      <legend>Optimization</legend>
+      <div className="grid-3">
+        <NumberField name="learning_rate" label="Learning rate" hint="AdamW, e.g. 2e-4" />
+        <NumberField name="num_train_epochs" label="Epochs" />
+        <NumberField name="per_device_train_batch_size" label="Batch size" />
+        <NumberField name="gradient_accumulation_steps" label="Grad accumulation" />
+        <div className="field">
+          <label className="field-label" htmlFor={id}>
+            Scheduler
+          </label>
+          <select
+            id={id}
+            value={scheduler}
+            onChange={(ev) => {
+              const v = SCHEDULERS.find((s) => s.value === ev.currentTarget.value);
+              if (v) change('lr_scheduler_type', v.value satisfies SchedulerName);
+            }}
+          >
+            {SCHEDULERS.map((s) => (
+              <option key={s.value} value={s.value}>
+                {s.label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <NumberField name="warmup_steps" label="Warmup steps" />
+        <NumberField name="max_length" label="Max length" hint="Tokens per example" />
+      </div>
+    </fieldset>
+  );
+}
+
+function StartControls() {
+  const engine = useEngine();
+  const blocker = useStudio(startBlocker);
+  const error = useStudio((s) => s.engine.lastError);
+  const dismiss = useStudio((s) => s.engineErrorDismissed);
+  const reset = useStudio((s) => s.settingsReset);
+  return (
+    <div className="start">
+      {/* A disabled button gets no hover events, so the tooltip sits on a wrapper. */}
+      <span className="tooltip-wrap" title={blocker ?? 'Start training'} data-testid="start-wrap">
+        <button
+          type="button"
+          className="btn btn-primary"
+          disabled={blocker !== null}
+          aria-describedby="start-why"
+          onClick={() => engine.startRun()}
+        >
+          Start training
+        </button>
+      </span>
+      <button type="button" className="btn btn-ghost" onClick={reset}>
+        Reset settings
+      </button>
+      <p id="start-why" className="muted small" aria-live="polite">
+        {blocker ?? 'Ready.'}
+      </p>
+      {error && (
+        <div className="notice" role="alert">
+          <strong>{error.message}</strong>
+          {error.advice && <span> {error.advice}</span>}
+          <button type="button" className="btn btn-small btn-ghost" onClick={dismiss} aria-label="Dismiss">
+            ✕
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+export function TrainingPanel() {
+  const datasetFiles = useStudio((s) => s.datasetFiles);
+  const datasetDropped = useStudio((s) => s.datasetFilesDropped);
+  return (
+    <section className="panel" aria-labelledby="training-h">
+      <h2 id="training-h">Training</h2>
+      <ModelPicker />
+      <fieldset className="group">
+        <legend>Dataset</legend>
+        <DropZone
+          label="Training data"
+          hint="JSONL, JSON, CSV, Parquet or plain text"
+          files={datasetFiles}
+          onFiles={datasetDropped}
+          accept=".jsonl,.json,.csv,.parquet,.txt"
+          testId="dataset-drop"
+        />
+      </fieldset>
+      <LoraControls />
+      <OptimizerControls />
+      <StartControls />
+    </section>
+  );
+}

@@ -1,0 +1,31 @@
+// Connects command handlers to a message port (the worker's global scope): validate, dispatch, never throw across.
+import type { GpuContext } from '../gpu/context';
+import { createHandlers } from './handlers';
+import type { WorkerEvent } from './protocol';
+import { dispatchCommand, isWorkerCommand, requestIdOf, toErrorValue } from './protocol';
+
+/** The part of a DedicatedWorkerGlobalScope (or a MessagePort) this needs. */
+export interface Port {
+  postMessage(message: WorkerEvent): void;
+  addEventListener(type: 'message', listener: (ev: MessageEvent<unknown>) => void): void;
+}
+
+export function serve(port: Port, acquire: () => Promise<GpuContext>): void {
+  const emit = (ev: WorkerEvent) => port.postMessage(ev);
+  const handlers = createHandlers(emit, acquire);
+  port.addEventListener('message', (ev) => {
+    const msg = ev.data;
+    if (!isWorkerCommand(msg)) {
+      emit({
+        type: 'error',
+        id: requestIdOf(msg),
+        runId: null,
+        error: { code: 'bad-request', message: `Unknown command: ${JSON.stringify(msg)?.slice(0, 200)}` },
+      });
+      return;
+    }
+    Promise.resolve()
+      .then(() => dispatchCommand(handlers, msg))
+      .catch((e: unknown) => emit({ type: 'error', id: msg.id, runId: null, error: toErrorValue(e) }));
+  });
+}
