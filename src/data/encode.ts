@@ -7,6 +7,8 @@ export interface EncodeOptions {
   trainOnPrompt?: boolean;
   /** Keep at most this many tokens per example (the tail is cut; counted as truncated). */
   maxLen?: number;
+  /** The model's vocabulary size (config.json), which bounds pre-tokenized ids; default: the tokenizer's. */
+  vocabSize?: number;
 }
 
 export type Encoded = { example: Example; truncated: boolean; fullLength: number } | { error: string };
@@ -174,53 +176,55 @@ function endOfTurn(tok: TextTokenizer, text: string, contentEnd: number): number
 
 /** Encodes one sample; `row` is carried into the Example for reports. */
 export function encodeSample(
-  tok: TextTokenizer,
+  tok: TextTokenizer | null,
   sample: Sample,
   row: number,
   o: EncodeOptions = {},
 ): Encoded {
   let ids: number[];
   let labels: Int32Array;
+  if (!tok && sample.kind !== 'tokenized') {
+    return { error: `${sample.kind} rows need the model's tokenizer (tokenizer.json), which the model lacks` };
+  }
   switch (sample.kind) {
     case 'text': {
-      ids = withEos(tok, tok.encode(sample.text, true));
+      ids = withEos(tok!, tok!.encode(sample.text, true));
       labels = Int32Array.from(ids);
       break;
     }
     case 'prompt-completion': {
       // Not templated (as TRL does for plain prompt/completion): the text is prompt + completion + EOS.
       const text = sample.prompt + sample.completion;
-      ids = withEos(tok, tok.encode(text, true));
+      ids = withEos(tok!, tok!.encode(text, true));
       labels = o.trainOnPrompt
         ? Int32Array.from(ids)
-        : labelSpans(tok, ids, text, [{ start: sample.prompt.length, end: text.length }], true);
+        : labelSpans(tok!, ids, text, [{ start: sample.prompt.length, end: text.length }], true);
       // The appended EOS lies past the text's end, so the span above reaches it.
       break;
     }
     case 'chat': {
       let text: string;
       try {
-        text = tok.renderChat(sample.messages, false);
+        text = tok!.renderChat(sample.messages, false);
       } catch (e) {
         return { error: `the chat template rejected this conversation: ${(e as Error).message}` };
       }
       // Rendered templates carry their own BOS: no special tokens added (as apply_chat_template tokenizes).
-      const r = encodeRendered(tok, text);
+      const r = encodeRendered(tok!, text);
       ids = r.ids;
-      const spans = assistantSpans(tok, sample.messages, text);
+      const spans = assistantSpans(tok!, sample.messages, text);
       if (!Array.isArray(spans)) return spans;
-      labels = o.trainOnPrompt ? Int32Array.from(ids) : labelSpans(tok, ids, text, spans, false, r.pieces);
+      labels = o.trainOnPrompt ? Int32Array.from(ids) : labelSpans(tok!, ids, text, spans, false, r.pieces);
       break;
     }
     case 'tokenized': {
       ids = sample.inputIds;
-      const bad = ids.find((x) => x >= tok.vocabSize);
-      if (bad !== undefined)
-        return { error: `input_ids holds ${bad}, outside the vocabulary (size ${tok.vocabSize})` };
+      const vocab = o.vocabSize ?? tok?.vocabSize ?? Infinity;
+      const bad = ids.find((x) => x >= vocab);
+      if (bad !== undefined) return { error: `input_ids holds ${bad}, outside the vocabulary (size ${vocab})` };
       labels = Int32Array.from(sample.labels ?? ids);
-      const badLabel = labels.find((x) => x >= tok.vocabSize);
-      if (badLabel !== undefined)
-        return { error: `labels holds ${badLabel}, outside the vocabulary (size ${tok.vocabSize})` };
+      const badLabel = labels.find((x) => x >= vocab);
+      if (badLabel !== undefined) return { error: `labels holds ${badLabel}, outside the vocabulary (size ${vocab})` };
       break;
     }
   }

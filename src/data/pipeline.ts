@@ -62,7 +62,7 @@ export interface DatasetStream {
 export async function streamDataset(
   src: ByteSource,
   file: string,
-  tok: TextTokenizer,
+  tok: TextTokenizer | null,
   o: StreamOptions = {},
 ): Promise<DatasetStream> {
   let bytesRead = 0;
@@ -204,7 +204,7 @@ export interface PreparedDataset {
   evalReport?: DatasetReport;
 }
 
-async function collect(src: ByteSource, name: string, tok: TextTokenizer, o: StreamOptions) {
+async function collect(src: ByteSource, name: string, tok: TextTokenizer | null, o: StreamOptions) {
   const s = await streamDataset(src, name, tok, o);
   const out: Example[] = [];
   for await (const e of s.examples) out.push(e);
@@ -215,7 +215,7 @@ async function collect(src: ByteSource, name: string, tok: TextTokenizer, o: Str
 export async function prepareDataset(
   src: ByteSource,
   name: string,
-  tok: TextTokenizer,
+  tok: TextTokenizer | null,
   o: PrepareOptions = {},
 ): Promise<PreparedDataset> {
   if (o.packing && !o.maxLen) throw new DataError('packing needs a maximum sequence length (--max-len)');
