@@ -122,8 +122,8 @@ export class RunLog {
     if (Number.isFinite(loss) && (!this.bestEval || loss < this.bestEval.loss))
       this.bestEval = { loss, checkpoint: null };
     this.history.push(e);
+    // metrics.jsonl holds one line per optimizer step only; evaluations live in trainer_state.json's log_history.
     this.emit({ type: 'eval', ...e, eval_tokens: tokens });
-    await this.storage.append(METRICS_FILE, utf8(metricsLine('eval', { ...e, eval_tokens: tokens })));
   }
 
   private resumeInfo(now: number): ResumeInfo {
@@ -215,7 +215,6 @@ export class RunLog {
       total_flos: 0,
     };
     this.history.push(summary);
-    await this.storage.append(METRICS_FILE, utf8(metricsLine('summary', summary)));
     await writeJson(this.storage, FINAL_STATE_FILE, this.state(now));
   }
 }

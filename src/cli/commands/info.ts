@@ -3,7 +3,7 @@ import { countParams, openCheckpoint } from '../../model/load';
 import type { ModelSource } from '../../model/sources/source';
 import type { ModelSpec } from '../../model/spec';
 import type { Command } from '../command';
-import { str } from '../command';
+import { int, str, UsageError } from '../command';
 
 export interface ModuleInfo {
   /** PEFT module name. */
@@ -90,9 +90,16 @@ export const info: Command = {
   summary: 'describe a model: architecture, sizes, parameters, LoRA-targetable modules',
   usage: [
     '  --model M    a model folder, or a Hub id (org/name[@revision]), downloaded into the HF cache',
+    '  --target T   LoRA target modules (names, a regex, or all-linear) for the trainable-parameters line',
+    '  --r N        LoRA rank for that line (default 8); --rslora and --alpha do not change the count',
     '  --json       print the report as JSON',
   ].join('\n'),
-  options: { model: { type: 'string' }, json: { type: 'boolean' } },
+  options: {
+    model: { type: 'string' },
+    target: { type: 'string' },
+    r: { type: 'string' },
+    json: { type: 'boolean' },
+  },
   async run(values) {
     const { openModelSource } = await import('../../model/sources/node');
     const model = str(values.model, 'model');
@@ -102,7 +109,23 @@ export const info: Command = {
       },
     });
     const result = await modelInfo(source);
-    console.log(values.json ? JSON.stringify(result, null, 2) : formatModelInfo(result));
+    const extra: string[] = [];
+    let trainable: string | undefined;
+    if (values.target !== undefined || values.r !== undefined) {
+      const { loraConfig } = await import('../../lora/config');
+      const { parseTargets } = await import('../../lora/defaults');
+      const { trainableParamsLine } = await import('../../lora/count');
+      const ck = await openCheckpoint(source);
+      const r = int(values.r, 'r', 8);
+      if (r < 1) throw new UsageError(`--r must be at least 1, got ${r}`);
+      const target = typeof values.target === 'string' ? values.target : null;
+      const config = loraConfig({ targetModules: parseTargets(target, ck.spec.arch), r, loraAlpha: r });
+      trainable = trainableParamsLine(ck.spec, ck.layout.modules, config);
+      extra.push(trainable);
+    }
+    console.log(
+      values.json ? JSON.stringify({ ...result, trainable }, null, 2) : formatModelInfo(result, extra),
+    );
     return 0;
   },
 };
