@@ -38,7 +38,9 @@ export async function openAdapter(dir: string, modules: readonly LinearModule[])
   const adapter = await readAdapterDir(dir);
   const { missing } = checkAdapter(adapter, modules);
   if (missing.length) {
-    console.error(`warning: ${dir} targets ${missing.length} module(s) it has no weights for: ${missing.slice(0, 5).join(', ')}`);
+    console.error(
+      `warning: ${dir} targets ${missing.length} module(s) it has no weights for: ${missing.slice(0, 5).join(', ')}`,
+    );
   }
   return adapter;
 }
@@ -65,7 +67,8 @@ export async function openDataset(
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  if (f.packing && f.maxLen === undefined) throw new UsageError('--packing needs --max-len (the packed sequence length)');
+  if (f.packing && f.maxLen === undefined)
+    throw new UsageError('--packing needs --max-len (the packed sequence length)');
   const { source, name } = await openDataFile(file);
   const evalSource = f.evalData ? await openDataFile(f.evalData) : undefined;
   const data = await prepareDataset(source, name, tok, {
@@ -78,8 +81,10 @@ export async function openDataset(
     evalSource,
     seed: f.seed,
   });
-  for (const s of data.report.skipped.slice(0, 20)) console.error(`skipped ${file} ${describeRow(s)}: ${s.reason}`);
-  if (data.report.skipped.length > 20) console.error(`… and ${data.report.skipped.length - 20} more skipped rows`);
+  for (const s of data.report.skipped.slice(0, 20))
+    console.error(`skipped ${file} ${describeRow(s)}: ${s.reason}`);
+  if (data.report.skipped.length > 20)
+    console.error(`… and ${data.report.skipped.length - 20} more skipped rows`);
   return data;
 }
 

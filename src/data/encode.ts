@@ -184,7 +184,9 @@ export function encodeSample(
   let ids: number[];
   let labels: Int32Array;
   if (!tok && sample.kind !== 'tokenized') {
-    return { error: `${sample.kind} rows need the model's tokenizer (tokenizer.json), which the model lacks` };
+    return {
+      error: `${sample.kind} rows need the model's tokenizer (tokenizer.json), which the model lacks`,
+    };
   }
   switch (sample.kind) {
     case 'text': {
@@ -221,10 +223,12 @@ export function encodeSample(
       ids = sample.inputIds;
       const vocab = o.vocabSize ?? tok?.vocabSize ?? Infinity;
       const bad = ids.find((x) => x >= vocab);
-      if (bad !== undefined) return { error: `input_ids holds ${bad}, outside the vocabulary (size ${vocab})` };
+      if (bad !== undefined)
+        return { error: `input_ids holds ${bad}, outside the vocabulary (size ${vocab})` };
       labels = Int32Array.from(sample.labels ?? ids);
       const badLabel = labels.find((x) => x >= vocab);
-      if (badLabel !== undefined) return { error: `labels holds ${badLabel}, outside the vocabulary (size ${vocab})` };
+      if (badLabel !== undefined)
+        return { error: `labels holds ${badLabel}, outside the vocabulary (size ${vocab})` };
       break;
     }
   }

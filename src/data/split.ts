@@ -1,17 +1,8 @@
 // Seeded shuffling, train/eval split and exact-duplicate detection, reproducible across runs and machines.
+import { seededRandom } from '../util/random';
 import type { Example } from './types';
 
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; the same seed gives the same split everywhere. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** Fisher–Yates shuffle of a copy. */
 export function seededShuffle<T>(items: readonly T[], seed: number): T[] {

@@ -24,7 +24,8 @@ export interface LossResult {
 
 export function batchesOf(examples: readonly Example[], batchSize: number, padId = 0): Batch[] {
   const out: Batch[] = [];
-  for (let i = 0; i < examples.length; i += batchSize) out.push(collate(examples.slice(i, i + batchSize), { padId }));
+  for (let i = 0; i < examples.length; i += batchSize)
+    out.push(collate(examples.slice(i, i + batchSize), { padId }));
   return out;
 }
 

@@ -3,18 +3,7 @@ import type { LinearModule } from '../model/spec';
 import type { Adapter, LoraConfig, LoraTensors } from './config';
 import { rankFor } from './config';
 import { resolveAllLinear, targetModules } from './targets';
-
-/** mulberry32: small, fast, and the same stream in every runtime. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../util/random';
 
 /** FNV-1a of a module name: each module gets its own stream, so adding a target leaves the others unchanged. */
 function hashName(name: string): number {

@@ -7,26 +7,13 @@ import { testGpu } from '../helpers/gpu';
 import { uniform } from '../helpers/random';
 import { compare } from '../helpers/tolerance';
 import { attentionBackwardRef, attentionRef } from '../reference/attention';
+import { centralDiff } from '../helpers/finite-diff';
 
 // NOTE: outputs are convex combinations or sums of ≤ T·D products of O(1) values, and exp() on the GPU is accurate
 // to a few ulp; relative 1e-4 with an absolute floor of 2e-6 (1e-5 for gradients, which sum up to T·H/Hkv
 // such terms) covers f32 rounding, while a masking or indexing error is O(0.1).
 const OUT_TOL = { rel: 1e-4, abs: 2e-6 };
 const GRAD_TOL = { rel: 1e-4, abs: 1e-5 };
-
-function centralDiff(f: (p: Float64Array) => number, p: Float64Array, h = 1e-5): Float64Array {
-  const g = new Float64Array(p.length);
-  for (let i = 0; i < p.length; i++) {
-    const v = p[i];
-    p[i] = v + h;
-    const up = f(p);
-    p[i] = v - h;
-    const down = f(p);
-    p[i] = v;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
 
 const cfgOf = (B: number, T: number, H: number, Hkv: number, D: number): AttentionConfig => ({
   B,

@@ -9,26 +9,13 @@ import { uniform } from '../helpers/random';
 import { compare } from '../helpers/tolerance';
 import type { LoraDims } from '../reference/lora';
 import { loraBackwardRef, loraForwardRef } from '../reference/lora';
+import { centralDiff } from '../helpers/finite-diff';
 
 // NOTE: every output is a sum of K f32 products of values in [-1, 1] (K = in, r, N or out); relative 1e-4 plus an
 // absolute floor of 1e-6·K covers accumulation-order rounding near zero, while an indexing bug is O(1).
 const tolFor = (K: number) => ({ rel: 1e-4, abs: 1e-6 * Math.max(1, K) });
 
 /** Central differences of a float64 function, one coordinate at a time. */
-function centralDiff(f: (p: Float64Array) => number, p: Float64Array, h = 1e-5): Float64Array {
-  const g = new Float64Array(p.length);
-  for (let i = 0; i < p.length; i++) {
-    const v = p[i];
-    p[i] = v + h;
-    const up = f(p);
-    p[i] = v - h;
-    const down = f(p);
-    p[i] = v;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
-
 interface Case extends LoraDims {
   seed: number;
 }

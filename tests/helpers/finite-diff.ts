@@ -63,3 +63,18 @@ export function dot(dy: ArrayLike<number>, y: ArrayLike<number>): number {
   for (let i = 0; i < y.length; i++) s += dy[i] * y[i];
   return s;
 }
+
+/** The whole finite-difference gradient of f at p (every coordinate), for tests that compare vectors. */
+export function centralDiff(f: (p: Float64Array) => number, p: Float64Array, h = 1e-5): Float64Array {
+  const g = new Float64Array(p.length);
+  for (let i = 0; i < p.length; i++) {
+    const v = p[i];
+    p[i] = v + h;
+    const up = f(p);
+    p[i] = v - h;
+    const down = f(p);
+    p[i] = v;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}

@@ -44,7 +44,8 @@ export const evalCommand: Command = {
     if (batchSize < 1) throw new UsageError('--batch-size must be at least 1');
     const maxLen = values['max-len'] === undefined ? undefined : int(values['max-len'], 'max-len', 0);
     const saveGrads = values['save-grads'] as string | undefined;
-    if (saveGrads && !values.adapter) throw new UsageError('--save-grads needs --adapter (the LoRA tensors to differentiate)');
+    if (saveGrads && !values.adapter)
+      throw new UsageError('--save-grads needs --adapter (the LoRA tensors to differentiate)');
     const weightsDtype = str(values['weights-dtype'], 'weights-dtype', 'f32');
     if (weightsDtype !== 'f32' && weightsDtype !== 'bf16' && weightsDtype !== 'f16') {
       throw new UsageError(`--weights-dtype must be f32, bf16 or f16, got ${weightsDtype}`);
@@ -63,12 +64,16 @@ export const evalCommand: Command = {
         format: values.format as string | undefined,
         maxLen,
       });
-      const decoder = new Decoder(ctx, model, lora, { gradCheckpointing: values['grad-checkpointing'] === true });
+      const decoder = new Decoder(ctx, model, lora, {
+        gradCheckpointing: values['grad-checkpointing'] === true,
+      });
       const r = await datasetLoss(ctx, decoder, data.train, {
         batchSize,
         withGrads: saveGrads !== undefined,
         onProgress:
-          !json && process.stderr.isTTY ? (i, n) => process.stderr.write(`\revaluating batch ${i}/${n}`) : undefined,
+          !json && process.stderr.isTTY
+            ? (i, n) => process.stderr.write(`\revaluating batch ${i}/${n}`)
+            : undefined,
       });
       if (!json && process.stderr.isTTY) process.stderr.write('\n');
       if (saveGrads && adapter) {

@@ -52,8 +52,12 @@ export const train: Command = {
       const initAdapter = args.initAdapter ? await openAdapter(args.initAdapter, model.modules) : undefined;
       const progress = new Progress(args.json);
       if (!args.json) {
-        console.log(`model: ${source.name} (${model.spec.arch}, ${weightsDtype} weights on ${describe(ctx.report.adapter)})`);
-        console.log(`data:  ${args.data}: ${data.report.format}, ${data.train.length} train / ${data.eval.length} eval examples`);
+        console.log(
+          `model: ${source.name} (${model.spec.arch}, ${weightsDtype} weights on ${describe(ctx.report.adapter)})`,
+        );
+        console.log(
+          `data:  ${args.data}: ${data.report.format}, ${data.train.length} train / ${data.eval.length} eval examples`,
+        );
       }
       const out = await runTrainingSession({
         ctx,
@@ -119,7 +123,9 @@ class Progress {
       }
       case 'eval':
         this.clearLine();
-        console.log(`eval at step ${e.step}: eval_loss ${e.eval_loss.toFixed(4)} eval_ppl ${e.eval_ppl.toFixed(3)}`);
+        console.log(
+          `eval at step ${e.step}: eval_loss ${e.eval_loss.toFixed(4)} eval_ppl ${e.eval_ppl.toFixed(3)}`,
+        );
         break;
       case 'skip':
         this.clearLine();
