@@ -2,6 +2,7 @@
 import { GpuPanel } from './components/GpuPanel';
 import { Header } from './components/Header';
 import { MetricsPanel } from './components/MetricsPanel';
+import { ResultsPanel } from './components/ResultsPanel';
 import { TrainingPanel } from './components/TrainingPanel';
 import { WebGpuMissing } from './components/WebGpuMissing';
 import { useStudio } from './store';
@@ -16,7 +17,10 @@ export function App() {
         {missing ? <WebGpuMissing /> : <GpuPanel />}
         <div className="columns">
           <TrainingPanel />
-          <MetricsPanel />
+          <div className="stack">
+            <MetricsPanel />
+            <ResultsPanel />
+          </div>
         </div>
       </main>
       <footer className="footer">

@@ -1,7 +1,15 @@
 // The page's side of the worker: sends commands with fresh ids and turns every event into a store action.
-import type { EventHandlers, ModelSource, WorkerCommand, WorkerEvent } from '../worker/protocol';
+import type {
+  EventHandlers,
+  ExportKind,
+  ModelSource,
+  TrainConfig,
+  WorkerCommand,
+  WorkerEvent,
+} from '../worker/protocol';
 import { dispatchEvent, isWorkerEvent } from '../worker/protocol';
 import type { StudioStore } from './store';
+import type { TrainingSettings } from './store/settings';
 
 /** `Omit` that keeps a union a union. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -19,8 +27,15 @@ export interface WorkerLike {
 export interface Engine {
   probeGpu(): void;
   runSelfTest(): void;
+  /** Loads the model, and prepares the dropped dataset with the current settings. */
   loadModel(source: ModelSource): void;
   startRun(): void;
+  pauseRun(): void;
+  resumeRun(): void;
+  stopRun(): void;
+  /** Eval loss of base and tuned model, and a greedy continuation of `prompt` (default: a dataset prompt). */
+  evaluate(prompt?: string): void;
+  exportFiles(what: ExportKind): void;
   dispose(): void;
 }
 
@@ -42,13 +57,28 @@ export function eventHandlers(store: StudioStore, send: (c: CommandInput) => voi
       if (ev.result.ok)
         actions().memorySampled(ev.result.value.memory, seconds() - ev.result.value.ms / 1000);
     },
-    loaded: (ev) => actions().modelLoaded(ev.model),
+    loaded: (ev) => actions().modelLoaded(ev.model, ev.trainableLine, ev.dataset),
+    started: (ev) => {
+      actions().runStarted(ev.runId, ev.totalSteps, ev.step, ev.resumedFrom, ev.trainableLine);
+    },
     progress: (ev) => actions().runProgress(ev.runId, ev.phase, ev.done, ev.total),
-    metrics: (ev) => actions().metricsReceived(ev.runId, ev.point, seconds()),
+    metrics: (ev) => {
+      actions().metricsReceived(ev.runId, ev.point, seconds());
+      actions().runStepDone(ev.runId, ev.point.step);
+    },
     advice: (ev) => actions().adviceReceived(ev.message),
-    checkpoint: (ev) => actions().adviceReceived(`Checkpoint saved at step ${ev.step}.`),
-    done: (ev) => actions().runDone(ev.runId),
-    error: (ev) => actions().engineFailed(ev.error),
+    checkpoint: (ev) => actions().checkpointSaved(ev.runId, ev.step, ev.bytes),
+    done: (ev) => {
+      actions().runDone(ev.runId, ev.reason, ev.steps, ev.message);
+      // The adapter files are small and already in the worker: fetch them so the download links are ready.
+      if (actions().engine.runId === ev.runId) {
+        actions().exportRequested('adapter');
+        send({ type: 'export', runId: ev.runId, what: 'adapter' });
+      }
+    },
+    evaluated: (ev) => actions().evaluationFinished(ev.runId, ev.result),
+    exported: (ev) => actions().exportReceived(ev.runId, ev.what, ev.files),
+    error: (ev) => actions().engineFailed(ev.error, ev.runId),
   };
 }
 
@@ -85,19 +115,56 @@ export function connectEngine(store: StudioStore, worker: WorkerLike): Engine {
       send({ type: 'selfTest' });
     },
     loadModel(model) {
-      store.getState().modelLoadRequested();
-      send({ type: 'load', model });
+      const s = store.getState();
+      s.modelLoadRequested();
+      const dataset = s.datasetFiles.length ? { files: s.datasetFiles } : undefined;
+      send({ type: 'load', model, config: trainConfig(s.settings), ...(dataset ? { dataset } : {}) });
     },
     startRun() {
       const s = store.getState();
       s.runRequested();
-      const { modelRepo: _repo, ...config } = s.settings;
-      send({ type: 'start', config, dataset: { files: s.datasetFiles } });
+      send({ type: 'start', config: trainConfig(s.settings), dataset: { files: s.datasetFiles } });
+    },
+    pauseRun() {
+      const { engine, runPauseRequested } = store.getState();
+      if (!engine.runId) return;
+      runPauseRequested();
+      send({ type: 'pause', runId: engine.runId });
+    },
+    resumeRun() {
+      const { engine, runResumeRequested } = store.getState();
+      if (!engine.runId) return;
+      runResumeRequested();
+      send({ type: 'resume', runId: engine.runId });
+    },
+    stopRun() {
+      const { engine, runStopRequested } = store.getState();
+      if (!engine.runId) return;
+      runStopRequested();
+      send({ type: 'stop', runId: engine.runId });
+    },
+    evaluate(prompt) {
+      const { engine, evaluationRequested } = store.getState();
+      if (!engine.runId) return;
+      evaluationRequested();
+      send({ type: 'evaluate', runId: engine.runId, ...(prompt?.trim() ? { prompt } : {}) });
+    },
+    exportFiles(what) {
+      const { engine, exportRequested } = store.getState();
+      if (!engine.runId) return;
+      exportRequested(what);
+      send({ type: 'export', runId: engine.runId, what });
     },
     dispose() {
       worker.terminate();
     },
   };
+}
+
+/** The worker's part of the settings (the Hub id travels in the load command instead). */
+export function trainConfig(settings: TrainingSettings): TrainConfig {
+  const { modelRepo: _repo, ...config } = settings;
+  return { ...config, target_modules: [...config.target_modules] };
 }
 
 /** The real thing: a module worker that owns the GPU device. */

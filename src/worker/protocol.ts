@@ -24,6 +24,10 @@ export interface TrainConfig {
   lr_scheduler_type: SchedulerName;
   warmup_steps: number;
   max_length: number;
+  /** Optimizer steps to train; 0 = train `num_train_epochs` epochs (Transformers' max_steps = -1). */
+  max_steps: number;
+  /** Fraction of the dataset held out for Evaluate (0 = score the training rows). */
+  eval_split: number;
 }
 
 /** Where the weights come from: a Hub repository id, or files the user dropped (a model folder). */
@@ -37,16 +41,68 @@ export interface ModelInfo {
   name: string;
   architecture: string;
   parameters: number;
+  layers?: number;
+  hiddenSize?: number;
+  vocabSize?: number;
+  /** Storage of the weights on the GPU. */
+  weightsDtype?: string;
+  gpuBytes?: number;
 }
+
+/** What the data pipeline made of the dataset file (a summary of data/pipeline DatasetReport). */
+export interface DatasetSummary {
+  file: string;
+  format: string;
+  rowsRead: number;
+  rowsUsed: number;
+  skipped: number;
+  /** The first few skipped rows, with why ("line 6: no completion"). */
+  skippedExamples: string[];
+  truncated: number;
+  duplicates: number;
+  trainedTokens: number;
+  trainExamples: number;
+  evalExamples: number;
+  maxLength: number;
+}
+
+/** Eval loss of the base model and of the tuned one, with a greedy continuation of one prompt by each. */
+export interface EvalResult {
+  /** Which examples were scored: the held-out split, or the training rows when there is none. */
+  split: 'eval' | 'train';
+  examples: number;
+  tokens: number;
+  loss: number;
+  ppl: number;
+  baseLoss: number;
+  basePpl: number;
+  prompt: string;
+  base: string;
+  tuned: string;
+}
+
+/** A file the worker produced, its bytes transferred (not copied) to the page. */
+export interface ExportedFile {
+  name: string;
+  data: ArrayBuffer;
+}
+
+export type ExportKind = 'adapter' | 'merged';
 
 /** One optimizer step's metrics (names as Transformers logs them). */
 export interface MetricPoint {
   step: number;
+  epoch?: number;
   loss: number;
   grad_norm: number;
   learning_rate: number;
   tokens_per_sec: number;
   gpu_bytes: number;
+  /** Trained tokens so far. */
+  tokens?: number;
+  /** Seconds trained, and left (estimated). */
+  elapsed?: number;
+  eta?: number;
 }
 
 export interface SelfTestCase {
@@ -82,7 +138,16 @@ export interface SelfTestResult {
 }
 
 export type ErrorCode =
-  'webgpu-unavailable' | 'not-implemented' | 'bad-request' | 'no-run' | 'device-lost' | 'internal';
+  | 'webgpu-unavailable'
+  | 'not-implemented'
+  | 'bad-request'
+  | 'no-model'
+  | 'no-run'
+  | 'busy'
+  | 'bad-model'
+  | 'bad-data'
+  | 'device-lost'
+  | 'internal';
 
 /** An error as a plain value, so it survives structured cloning with its meaning intact. */
 export interface ErrorValue {
@@ -97,13 +162,16 @@ export type Result<T> = { ok: true; value: T } | { ok: false; error: ErrorValue 
 // ---- commands (page → worker) ------------------------------------------------------------------
 
 export type WorkerCommand =
-  | { type: 'load'; id: RequestId; model: ModelSource }
+  /** Loads the model (and prepares the dataset when one is given) with the run's settings. */
+  | { type: 'load'; id: RequestId; model: ModelSource; dataset?: DatasetSource; config?: TrainConfig }
   | { type: 'start'; id: RequestId; config: TrainConfig; dataset: DatasetSource }
+  /** Stops after the current step with a checkpoint; `resume` continues from the latest checkpoint. */
   | { type: 'pause'; id: RequestId; runId: RunId }
   | { type: 'resume'; id: RequestId; runId: RunId }
   | { type: 'stop'; id: RequestId; runId: RunId }
-  | { type: 'evaluate'; id: RequestId; runId: RunId }
-  | { type: 'export'; id: RequestId; runId: RunId }
+  /** `prompt`: the text both models continue; default: the prompt of the first example. */
+  | { type: 'evaluate'; id: RequestId; runId: RunId; prompt?: string; maxNewTokens?: number }
+  | { type: 'export'; id: RequestId; runId: RunId; what: ExportKind }
   | { type: 'selfTest'; id: RequestId }
   | { type: 'gpuInfo'; id: RequestId };
 
@@ -113,13 +181,40 @@ export type CommandOf<K extends CommandType> = Extract<WorkerCommand, { type: K 
 // ---- events (worker → page) --------------------------------------------------------------------
 
 export type WorkerEvent =
-  | { type: 'progress'; runId: RunId; phase: string; done: number; total: number }
+  /** Loading, tokenizing or training; `runId` is null outside a run. */
+  | { type: 'progress'; runId: RunId | null; phase: string; done: number; total: number }
+  | {
+      type: 'started';
+      id: RequestId;
+      runId: RunId;
+      totalSteps: number;
+      /** The step it starts from (> 0 when resumed from a checkpoint). */
+      step: number;
+      resumedFrom: string | null;
+      trainableLine: string;
+    }
   | { type: 'metrics'; runId: RunId; point: MetricPoint }
   | { type: 'advice'; runId: RunId | null; message: string }
   | { type: 'checkpoint'; runId: RunId; step: number; bytes: number }
   | { type: 'error'; id: RequestId | null; runId: RunId | null; error: ErrorValue }
-  | { type: 'done'; runId: RunId; reason: 'finished' | 'stopped'; steps: number }
-  | { type: 'loaded'; id: RequestId; model: ModelInfo }
+  /** `paused`: stopped with a checkpoint, resumable; `stopped`: final, the adapter so far is exportable. */
+  | {
+      type: 'done';
+      runId: RunId;
+      reason: 'finished' | 'stopped' | 'paused' | 'diverged';
+      steps: number;
+      message: string;
+    }
+  | {
+      type: 'loaded';
+      id: RequestId;
+      model: ModelInfo;
+      /** PEFT's print_trainable_parameters line for the settings sent with the load. */
+      trainableLine: string;
+      dataset: DatasetSummary | null;
+    }
+  | { type: 'evaluated'; id: RequestId; runId: RunId; result: Result<EvalResult> }
+  | { type: 'exported'; id: RequestId; runId: RunId; what: ExportKind; files: ExportedFile[] }
   | { type: 'gpuInfo'; id: RequestId; result: Result<GpuReport> }
   | { type: 'selfTest'; id: RequestId; result: Result<SelfTestResult> };
 
@@ -152,12 +247,15 @@ const COMMAND_KINDS: { [K in CommandType]: true } = {
 };
 const EVENT_KINDS: { [K in EventType]: true } = {
   progress: true,
+  started: true,
   metrics: true,
   advice: true,
   checkpoint: true,
   error: true,
   done: true,
   loaded: true,
+  evaluated: true,
+  exported: true,
   gpuInfo: true,
   selfTest: true,
 };

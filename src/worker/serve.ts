@@ -1,18 +1,19 @@
 // Connects command handlers to a message port (the worker's global scope): validate, dispatch, never throw across.
 import type { GpuContext } from '../gpu/context';
+import type { HandlerOptions } from './handlers';
 import { createHandlers } from './handlers';
 import type { WorkerEvent } from './protocol';
 import { dispatchCommand, isWorkerCommand, requestIdOf, toErrorValue } from './protocol';
 
 /** The part of a DedicatedWorkerGlobalScope (or a MessagePort) this needs. */
 export interface Port {
-  postMessage(message: WorkerEvent): void;
+  postMessage(message: WorkerEvent, transfer: Transferable[]): void;
   addEventListener(type: 'message', listener: (ev: MessageEvent<unknown>) => void): void;
 }
 
-export function serve(port: Port, acquire: () => Promise<GpuContext>): void {
-  const emit = (ev: WorkerEvent) => port.postMessage(ev);
-  const handlers = createHandlers(emit, acquire);
+export function serve(port: Port, acquire: () => Promise<GpuContext>, options: HandlerOptions = {}): void {
+  const emit = (ev: WorkerEvent, transfer: Transferable[] = []) => port.postMessage(ev, transfer);
+  const handlers = createHandlers(emit, acquire, options);
   port.addEventListener('message', (ev) => {
     const msg = ev.data;
     if (!isWorkerCommand(msg)) {

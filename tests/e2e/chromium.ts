@@ -48,6 +48,8 @@ export async function launch(args: string[]): Promise<Browser> {
     headless: true,
     args,
     viewport: { width: 1360, height: 1000 },
+    // Downloads land in a temp folder Playwright manages (the studio's export buttons are checked through them).
+    acceptDownloads: true,
   });
   return {
     context,

@@ -1,6 +1,7 @@
 // End to end: build the studio, serve dist/, open it in headless Chromium (SwiftShader WebGPU), and check that
 // the worker finds an adapter, the in-page matmul self-test passes, and a missing WebGPU gets a clear message.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,8 @@ import {
   hasChromium,
   launch,
 } from './chromium';
+import { unzipFolder } from '../../src/lora/zip';
+import { fixture, hasFixtures, NO_FIXTURES } from '../helpers/fixtures';
 import type { StaticServer } from './serve';
 import { serveStatic } from './serve';
 
@@ -20,6 +23,20 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const SHOTS = join(ROOT, '.tmp');
 // Its own output folder, so a developer's dist/ (or a parallel build) is left alone.
 const OUT = join(ROOT, '.tmp', 'e2e-dist');
+
+if (hasChromium && !hasFixtures) console.warn(`e2e training: ${NO_FIXTURES}`);
+
+/** Eight short prompt/completion rows: enough for a 2-step run of the 260K-parameter fixture model. */
+const TINY_ROWS = [
+  ['Once upon a time', ' there was a cat.'],
+  ['The dog', ' ran to the park.'],
+  ['Lily liked', ' to play in the sun.'],
+  ['Tom had a', ' big red ball.'],
+  ['One day, the bird', ' flew over the tree.'],
+  ['The girl saw', ' a little fish.'],
+  ['Mom said', ' it was time to eat.'],
+  ['They were', ' happy and had fun.'],
+];
 
 if (!hasChromium) console.warn(`e2e skipped: no Chromium at ${CHROMIUM} (set CHROMIUM_PATH to use another)`);
 
@@ -99,6 +116,104 @@ describe.skipIf(!hasChromium)('studio in Chromium', () => {
       await browser.close();
     }
   }, 240_000);
+
+  // NOTE: a training step on SwiftShader is slow; 2 optimizer steps of batch 1 and max length 32 keep this short.
+  it.skipIf(!hasFixtures)(
+    'loads the fixture model and a dataset, trains 2 steps, and downloads the adapter zip',
+    async () => {
+      const tmp = mkdtempSync(join(tmpdir(), 'lora-studio-e2e-data-'));
+      const dataFile = join(tmp, 'tiny.jsonl');
+      writeFileSync(
+        dataFile,
+        TINY_ROWS.map(([prompt, completion]) => JSON.stringify({ prompt, completion })).join('\n') + '\n',
+      );
+      const browser = await launch(WEBGPU_FLAGS);
+      try {
+        const page = await browser.context.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        page.on('console', (m) => {
+          if (m.type() === 'error') errors.push(m.text());
+        });
+        await page.goto(server.url);
+        await page.getByTestId('selftest-verdict').waitFor({ timeout: 90_000 });
+
+        const t0 = performance.now();
+        await page
+          .getByTestId('model-drop')
+          .locator('input[type=file]')
+          .setInputFiles(fixture('models/stories260K-hf'));
+        await page.getByTestId('dataset-drop').locator('input[type=file]').setInputFiles(dataFile);
+        const setNumber = async (label: string, value: string) => {
+          const input = page.getByLabel(label, { exact: true });
+          await input.fill(value);
+          await input.press('Enter');
+        };
+        await setNumber('Max steps', '2');
+        await setNumber('Batch size', '1');
+        await setNumber('Grad accumulation', '1');
+        await setNumber('Max length', '32');
+        await setNumber('Epochs', '1');
+
+        await page.getByRole('button', { name: 'Load', exact: true }).click();
+        await page.getByTestId('dataset-report').waitFor({ timeout: 120_000 });
+        const tLoad = performance.now() - t0;
+        expect(await page.getByTestId('trainable-line').textContent()).toMatch(
+          /^trainable params: [\d,]+ \|\| all params: [\d,]+ \|\| trainable%: [\d.]+$/,
+        );
+        expect(await page.getByTestId('model-summary').textContent()).toContain('stories260K-hf');
+        expect(await page.getByTestId('dataset-report').textContent()).toMatch(
+          /prompt-completion.*8 of 8 rows/,
+        );
+
+        const start = page.getByRole('button', { name: 'Start training' });
+        await expect.poll(() => start.isEnabled(), { timeout: 10_000 }).toBe(true);
+        const t1 = performance.now();
+        await start.click();
+        const status = page.getByTestId('run-status');
+        await expect
+          .poll(() => status.getAttribute('data-status'), { timeout: 480_000, interval: 1000 })
+          .toBe('done');
+        const tTrain = performance.now() - t1;
+        expect(await status.textContent()).toMatch(/Done: trained 2 steps/);
+        expect(
+          Number(await page.getByTestId('chart-loss').getAttribute('data-points')),
+        ).toBeGreaterThanOrEqual(2);
+        expect(await page.getByTestId('chart-loss').locator('svg .recharts-line').count()).toBeGreaterThan(0);
+
+        const link = page.getByTestId('adapter-downloads').getByRole('button', { name: /Download adapter/ });
+        await link.waitFor({ timeout: 60_000 });
+        await page.screenshot({ path: join(SHOTS, 'e2e-trained.png'), fullPage: true });
+        const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+        expect(download.suggestedFilename()).toMatch(/\.zip$/);
+        expect(await download.failure()).toBeNull();
+        const zipPath = join(tmp, download.suggestedFilename());
+        await download.saveAs(zipPath);
+        const { files } = unzipFolder(new Uint8Array(readFileSync(zipPath)));
+        const config = files.find((f) => f.name === 'adapter_config.json');
+        expect(config).toBeDefined();
+        expect(JSON.parse(new TextDecoder().decode(config!.data))).toMatchObject({ peft_type: 'LORA' });
+        expect(files.map((f) => f.name)).toContain('adapter_model.safetensors');
+        // Base vs tuned: eval loss of the held-out row and a greedy continuation by each model.
+        const t2 = performance.now();
+        await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
+        const result = page.getByTestId('eval-result');
+        await result.waitFor({ timeout: 120_000 });
+        const tEval = performance.now() - t2;
+        expect(await result.textContent()).toMatch(/eval loss \(tuned\)\s*\d/);
+        await page.screenshot({ path: join(SHOTS, 'e2e-evaluated.png'), fullPage: true });
+        console.log(`e2e: evaluate (loss + 2 greedy previews) in ${Math.round(tEval)} ms`);
+        console.log(
+          `e2e: load ${Math.round(tLoad)} ms, 2 training steps to "done" in ${Math.round(tTrain)} ms (SwiftShader)`,
+        );
+        expect(errors).toEqual([]);
+      } finally {
+        await browser.close();
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    },
+    600_000,
+  );
 
   // The message and its advice, with the rest of the studio still there to prepare a run.
   async function expectMissingPanel(page: Page, shot: string, reason: RegExp): Promise<void> {

@@ -2,7 +2,7 @@
 // page/worker wiring with test doubles (no GPU, no DOM).
 import { describe, expect, it, vi } from 'vitest';
 import type { StateStorage } from 'zustand/middleware';
-import { connectEngine } from '../../src/app/engine';
+import { connectEngine, trainConfig } from '../../src/app/engine';
 import type { WorkerLike } from '../../src/app/engine';
 import { STORAGE_KEY, createStudioStore, startBlocker } from '../../src/app/store';
 import { DEFAULT_SETTINGS, restoreSettings } from '../../src/app/store/settings';
@@ -196,6 +196,7 @@ describe('worker protocol', () => {
     expect(COMMAND_TYPES.sort()).toEqual(
       ['evaluate', 'export', 'gpuInfo', 'load', 'pause', 'resume', 'selfTest', 'start', 'stop'].sort(),
     );
+    expect(EVENT_TYPES).toEqual(expect.arrayContaining(['started', 'loaded', 'evaluated', 'exported']));
     expect(EVENT_TYPES).toEqual(
       expect.arrayContaining([
         'progress',
@@ -252,7 +253,18 @@ describe('worker protocol', () => {
       result: { ok: false, error: { code: 'webgpu-unavailable', message: 'no gpu', advice: 'enable it' } },
     });
     await handlers.pause({ type: 'pause', id: 3, runId: 'r' });
-    expect(events[2]).toMatchObject({ type: 'error', id: 3, runId: 'r', error: { code: 'not-implemented' } });
+    expect(events[2]).toMatchObject({ type: 'error', id: 3, runId: 'r', error: { code: 'no-run' } });
+    await handlers.start({
+      type: 'start',
+      id: 4,
+      config: trainConfig(DEFAULT_SETTINGS),
+      dataset: { files: [] },
+    });
+    expect(events[3]).toMatchObject({
+      type: 'error',
+      id: 4,
+      error: { code: 'no-model', advice: 'Load a model first.' },
+    });
   });
 });
 
@@ -285,5 +297,131 @@ describe('page ↔ worker wiring', () => {
     expect(sent[2]).toMatchObject({ type: 'load', id: 3 });
     reply({ type: 'error', id: 3, runId: null, error: { code: 'not-implemented', message: 'later' } });
     expect(store.getState().engine).toMatchObject({ loading: false, lastError: { message: 'later' } });
+  });
+
+  it('runs the whole run lifecycle through the store: load, start, metrics, pause, done, export', () => {
+    const sent: WorkerCommand[] = [];
+    const listeners: ((ev: MessageEvent<unknown>) => void)[] = [];
+    const worker: WorkerLike = {
+      postMessage: (m) => void sent.push(m),
+      addEventListener: (type: string, l: (ev: never) => void) => {
+        if (type === 'message') listeners.push(l as (ev: MessageEvent<unknown>) => void);
+      },
+      terminate: () => {},
+    };
+    const reply = (data: WorkerEvent) => listeners.forEach((l) => l({ data } as MessageEvent<unknown>));
+    const store = createStudioStore(memoryStorage());
+    const s = () => store.getState();
+    const engine = connectEngine(store, worker);
+    const data = new File(['{}'], 'd.jsonl');
+    s().gpuInfoReceived({ ok: true, value: REPORT });
+    s().datasetFilesDropped([data]);
+    s().settingChanged('max_steps', 2);
+
+    engine.loadModel({ kind: 'hub', repo: 'org/model' });
+    expect(sent.at(-1)).toMatchObject({
+      type: 'load',
+      model: { kind: 'hub', repo: 'org/model' },
+      dataset: { files: [data] },
+      config: { max_steps: 2, r: 8 },
+    });
+    expect(sent.at(-1)).not.toHaveProperty('config.modelRepo');
+    expect(startBlocker(s())).toMatch(/loading/);
+    reply({ type: 'progress', runId: null, phase: 'upload weights', done: 5, total: 10 });
+    expect(s().engine.progress).toEqual({ phase: 'upload weights', done: 5, total: 10 });
+    const line = 'trainable params: 8 || all params: 16 || trainable%: 50.0000';
+    const dataset = {
+      file: 'd.jsonl',
+      format: 'text',
+      rowsRead: 1,
+      rowsUsed: 1,
+      skipped: 0,
+      skippedExamples: [],
+      truncated: 0,
+      duplicates: 0,
+      trainedTokens: 3,
+      trainExamples: 1,
+      evalExamples: 0,
+      maxLength: 512,
+    };
+    reply({
+      type: 'loaded',
+      id: 1,
+      model: { name: 'm', architecture: 'llama', parameters: 16 },
+      trainableLine: line,
+      dataset,
+    });
+    expect(s().engine).toMatchObject({ loading: false, trainableLine: line, dataset: { file: 'd.jsonl' } });
+    expect(startBlocker(s())).toBeNull();
+
+    engine.startRun();
+    expect(sent.at(-1)).toMatchObject({
+      type: 'start',
+      config: { max_steps: 2 },
+      dataset: { files: [data] },
+    });
+    expect(s().engine.runStatus).toBe('starting');
+    reply({
+      type: 'started',
+      id: 2,
+      runId: 'r1',
+      totalSteps: 2,
+      step: 0,
+      resumedFrom: null,
+      trainableLine: line,
+    });
+    reply({ type: 'metrics', runId: 'r1', point: point(1) });
+    reply({ type: 'progress', runId: 'r1', phase: 'train', done: 1, total: 0 });
+    expect(s().engine).toMatchObject({ runStatus: 'running', run: { step: 1, totalSteps: 2 } });
+    expect(s().engine.progress).toEqual({ phase: 'train', done: 1, total: 2 });
+    reply({ type: 'advice', runId: 'r1', message: 'Lower the learning rate.' });
+    expect(s().engine.advice).toEqual(['Lower the learning rate.']);
+
+    engine.pauseRun();
+    expect(sent.at(-1)).toMatchObject({ type: 'pause', runId: 'r1' });
+    expect(s().engine.runStatus).toBe('pausing');
+    reply({ type: 'checkpoint', runId: 'r1', step: 1, bytes: 100 });
+    reply({ type: 'done', runId: 'r1', reason: 'paused', steps: 1, message: 'stopped at step 1' });
+    expect(s().engine).toMatchObject({ runStatus: 'paused', run: { checkpoint: { step: 1, bytes: 100 } } });
+    // The adapter files are fetched at once, so the download buttons are ready.
+    expect(sent.at(-1)).toMatchObject({ type: 'export', runId: 'r1', what: 'adapter' });
+
+    engine.resumeRun();
+    expect(sent.at(-1)).toMatchObject({ type: 'resume', runId: 'r1' });
+    reply({ type: 'metrics', runId: 'r1', point: point(2) });
+    reply({ type: 'done', runId: 'r1', reason: 'finished', steps: 2, message: 'trained 2 steps' });
+    expect(s().engine).toMatchObject({ runStatus: 'done', run: { step: 2, reason: 'finished' } });
+    expect(s().metrics.points.map((p) => p.step)).toEqual([1, 2]);
+    const zip = { name: 'm-lora.zip', data: new ArrayBuffer(4) };
+    reply({ type: 'exported', id: 9, runId: 'r1', what: 'adapter', files: [zip] });
+    expect(s().engine.exports).toMatchObject({ pending: null, adapter: [zip], merged: [] });
+
+    engine.evaluate('Once');
+    expect(sent.at(-1)).toMatchObject({ type: 'evaluate', runId: 'r1', prompt: 'Once' });
+    expect(s().engine.evaluation.status).toBe('running');
+    reply({
+      type: 'evaluated',
+      id: 10,
+      runId: 'r1',
+      result: { ok: false, error: { code: 'internal', message: 'boom' } },
+    });
+    expect(s().engine).toMatchObject({ evaluation: { status: 'error' }, lastError: { message: 'boom' } });
+
+    // A run error is shown and marks a running run as failed; errors of other runs leave it alone.
+    engine.startRun();
+    reply({
+      type: 'started',
+      id: 11,
+      runId: 'r2',
+      totalSteps: 2,
+      step: 0,
+      resumedFrom: null,
+      trainableLine: line,
+    });
+    reply({ type: 'error', id: null, runId: 'old', error: { code: 'internal', message: 'elsewhere' } });
+    expect(s().engine.runStatus).toBe('running');
+    reply({ type: 'error', id: 11, runId: 'r2', error: { code: 'internal', message: 'out of memory' } });
+    expect(s().engine).toMatchObject({ runStatus: 'failed', lastError: { message: 'out of memory' } });
+    expect(startBlocker(s())).toBeNull();
   });
 });

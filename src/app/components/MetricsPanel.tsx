@@ -31,6 +31,7 @@ export function MetricsPanel() {
           x="step"
           lines={[{ key: 'loss', name: 'loss', color: 'var(--accent)' }]}
           empty={empty}
+          testId="chart-loss"
         />
         <MetricChart
           title="Grad norm"

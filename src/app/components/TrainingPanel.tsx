@@ -1,10 +1,12 @@
 // Training setup: base model, dataset, LoRA and optimizer hyperparameters, and the Start button.
 import { useId } from 'react';
 import { useEngine } from '../engine-context';
-import { startBlocker, useStudio } from '../store';
+import { useStudio } from '../store';
 import { SCHEDULERS, TARGET_MODULES } from '../store/settings';
 import type { SchedulerName } from '../../worker/protocol';
+import { formatBytes, formatCompact } from '../format';
 import { DropZone } from './DropZone';
+import { RunControls } from './RunControls';
 import { NumberField, SliderField } from './fields';
 
 function ModelPicker() {
@@ -53,12 +55,57 @@ function ModelPicker() {
         directory
         testId="model-drop"
       />
-      {model && (
-        <p className="ok small">
-          Loaded {model.name} ({model.architecture})
+      {model && <ModelSummary />}
+    </fieldset>
+  );
+}
+
+function ModelSummary() {
+  const model = useStudio((s) => s.engine.model);
+  const line = useStudio((s) => s.engine.trainableLine);
+  if (!model) return null;
+  return (
+    <div data-testid="model-summary">
+      <p className="ok small">
+        Loaded {model.name} ({model.architecture}, {formatCompact(model.parameters)} parameters
+        {model.layers ? `, ${model.layers} layers` : ''}
+        {model.weightsDtype ? `, ${model.weightsDtype} weights` : ''}
+        {model.gpuBytes ? `, ${formatBytes(model.gpuBytes)} on the GPU` : ''})
+      </p>
+      {line && (
+        <p className="small mono" data-testid="trainable-line">
+          {line}
         </p>
       )}
-    </fieldset>
+    </div>
+  );
+}
+
+function DatasetReport() {
+  const d = useStudio((s) => s.engine.dataset);
+  if (!d) return null;
+  return (
+    <div className="small" data-testid="dataset-report">
+      <p className="ok">
+        {d.file}: {d.format} format, {d.rowsUsed} of {d.rowsRead} rows used → {d.trainExamples} train /{' '}
+        {d.evalExamples} eval examples, {formatCompact(d.trainedTokens)} trained tokens (max length{' '}
+        {d.maxLength})
+      </p>
+      {(d.skipped > 0 || d.truncated > 0 || d.duplicates > 0) && (
+        <p className="muted">
+          {d.skipped > 0 && `${d.skipped} rows skipped. `}
+          {d.truncated > 0 && `${d.truncated} rows cut to the max length. `}
+          {d.duplicates > 0 && `${d.duplicates} duplicate rows.`}
+        </p>
+      )}
+      {d.skippedExamples.length > 0 && (
+        <ul className="muted">
+          {d.skippedExamples.map((x) => (
+            <li key={x}>{x}</li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }
 
@@ -132,47 +179,10 @@ function OptimizerControls() {
         </div>
         <NumberField name="warmup_steps" label="Warmup steps" />
         <NumberField name="max_length" label="Max length" hint="Tokens per example" />
+        <NumberField name="max_steps" label="Max steps" hint="0: train all epochs" />
+        <NumberField name="eval_split" label="Eval split" hint="Held out for Evaluate" />
       </div>
     </fieldset>
-  );
-}
-
-function StartControls() {
-  const engine = useEngine();
-  const blocker = useStudio(startBlocker);
-  const error = useStudio((s) => s.engine.lastError);
-  const dismiss = useStudio((s) => s.engineErrorDismissed);
-  const reset = useStudio((s) => s.settingsReset);
-  return (
-    <div className="start">
-      {/* A disabled button gets no hover events, so the tooltip sits on a wrapper. */}
-      <span className="tooltip-wrap" title={blocker ?? 'Start training'} data-testid="start-wrap">
-        <button
-          type="button"
-          className="btn btn-primary"
-          disabled={blocker !== null}
-          aria-describedby="start-why"
-          onClick={() => engine.startRun()}
-        >
-          Start training
-        </button>
-      </span>
-      <button type="button" className="btn btn-ghost" onClick={reset}>
-        Reset settings
-      </button>
-      <p id="start-why" className="muted small" aria-live="polite">
-        {blocker ?? 'Ready.'}
-      </p>
-      {error && (
-        <div className="notice" role="alert">
-          <strong>{error.message}</strong>
-          {error.advice && <span> {error.advice}</span>}
-          <button type="button" className="btn btn-small btn-ghost" onClick={dismiss} aria-label="Dismiss">
-            ✕
-          </button>
-        </div>
-      )}
-    </div>
   );
 }
 
@@ -193,10 +203,11 @@ export function TrainingPanel() {
           accept=".jsonl,.json,.csv,.parquet,.txt"
           testId="dataset-drop"
         />
+        <DatasetReport />
       </fieldset>
       <LoraControls />
       <OptimizerControls />
-      <StartControls />
+      <RunControls />
     </section>
   );
 }

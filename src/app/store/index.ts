@@ -3,7 +3,7 @@ import { useStore } from 'zustand';
 import { createJSONStorage, persist } from 'zustand/middleware';
 import type { StateStorage } from 'zustand/middleware';
 import { createStore } from 'zustand/vanilla';
-import { createEngineSlice } from './engine-slice';
+import { createEngineSlice, isRunActive } from './engine-slice';
 import { createGpuSlice } from './gpu-slice';
 import { createMetricsSlice } from './metrics-slice';
 import { persistedSettings, restoreSettings } from './settings';
@@ -60,14 +60,10 @@ export function useStudio<T>(selector: (s: StudioState) => T): T {
 /** Why Start cannot run now, or null when it can. */
 export function startBlocker(s: StudioState): string | null {
   if (s.gpu.status !== 'ready') return 'WebGPU is not ready on this device.';
+  if (s.engine.loading) return 'The model is loading.';
   if (!s.engine.model) return 'The training engine is not loaded yet: load a model first.';
   if (s.datasetFiles.length === 0) return 'Add a dataset first.';
   if (s.settings.target_modules.length === 0) return 'Pick at least one target module.';
-  if (
-    s.engine.runStatus === 'starting' ||
-    s.engine.runStatus === 'running' ||
-    s.engine.runStatus === 'paused'
-  )
-    return 'A run is already in progress.';
+  if (isRunActive(s.engine.runStatus)) return 'A run is already in progress.';
   return null;
 }

@@ -19,6 +19,8 @@ export const DEFAULT_SETTINGS: TrainingSettings = {
   lr_scheduler_type: 'cosine',
   warmup_steps: 10,
   max_length: 512,
+  max_steps: 0,
+  eval_split: 0.1,
 };
 
 /** `local`: kept in localStorage across visits; `none`: starts from the default on every visit. */
@@ -37,6 +39,8 @@ export const SETTINGS_PERSISTENCE: { [K in keyof TrainingSettings]: Persistence 
   lr_scheduler_type: 'local',
   warmup_steps: 'local',
   max_length: 'local',
+  max_steps: 'local',
+  eval_split: 'local',
 };
 
 export interface NumberBounds {
@@ -60,6 +64,8 @@ export const BOUNDS: { [K in NumericKey]: NumberBounds } = {
   gradient_accumulation_steps: { min: 1, max: 1024, step: 1 },
   warmup_steps: { min: 0, max: 100_000, step: 1 },
   max_length: { min: 16, max: 32_768, step: 16 },
+  max_steps: { min: 0, max: 1_000_000, step: 1 },
+  eval_split: { min: 0, max: 0.5, step: 0.01 },
 };
 
 export const SCHEDULERS: readonly { value: SchedulerName; label: string }[] = [
