@@ -3,6 +3,7 @@ import type {
   EventHandlers,
   ExportKind,
   ModelSource,
+  RunId,
   TrainConfig,
   WorkerCommand,
   WorkerEvent,
@@ -36,6 +37,11 @@ export interface Engine {
   /** Eval loss of base and tuned model, and a greedy continuation of `prompt` (default: a dataset prompt). */
   evaluate(prompt?: string): void;
   exportFiles(what: ExportKind): void;
+  /** Asks for the runs saved in this browser (on startup, and after a run starts or ends). */
+  listRuns(): void;
+  /** Resumes a saved run (after a reload) with the loaded model and the dropped dataset. */
+  resumeSavedRun(runId: RunId): void;
+  deleteRun(runId: RunId): void;
   dispose(): void;
 }
 
@@ -60,6 +66,7 @@ export function eventHandlers(store: StudioStore, send: (c: CommandInput) => voi
     loaded: (ev) => actions().modelLoaded(ev.model, ev.trainableLine, ev.dataset),
     started: (ev) => {
       actions().runStarted(ev.runId, ev.totalSteps, ev.step, ev.resumedFrom, ev.trainableLine);
+      send({ type: 'listRuns' });
     },
     progress: (ev) => actions().runProgress(ev.runId, ev.phase, ev.done, ev.total),
     metrics: (ev) => {
@@ -70,6 +77,8 @@ export function eventHandlers(store: StudioStore, send: (c: CommandInput) => voi
     checkpoint: (ev) => actions().checkpointSaved(ev.runId, ev.step, ev.bytes),
     done: (ev) => {
       actions().runDone(ev.runId, ev.reason, ev.steps, ev.message);
+      // Its newest checkpoint changed: the saved runs list shows the step a reload would resume from.
+      send({ type: 'listRuns' });
       // The adapter files are small and already in the worker: fetch them so the download links are ready.
       if (actions().engine.runId === ev.runId) {
         actions().exportRequested('adapter');
@@ -79,6 +88,7 @@ export function eventHandlers(store: StudioStore, send: (c: CommandInput) => voi
     evaluated: (ev) => actions().evaluationFinished(ev.runId, ev.result),
     exported: (ev) => actions().exportReceived(ev.runId, ev.what, ev.files),
     error: (ev) => actions().engineFailed(ev.error, ev.runId),
+    runs: (ev) => actions().savedRunsReceived(ev.result),
   };
 }
 
@@ -154,6 +164,18 @@ export function connectEngine(store: StudioStore, worker: WorkerLike): Engine {
       if (!engine.runId) return;
       exportRequested(what);
       send({ type: 'export', runId: engine.runId, what });
+    },
+    listRuns() {
+      send({ type: 'listRuns' });
+    },
+    resumeSavedRun(runId) {
+      const s = store.getState();
+      // Like a start: the store shows 'starting' until the worker answers `started` (or an error saying what to load).
+      s.runRequested();
+      send({ type: 'resume', runId, dataset: { files: s.datasetFiles } });
+    },
+    deleteRun(runId) {
+      send({ type: 'deleteRun', runId });
     },
     dispose() {
       worker.terminate();

@@ -9,6 +9,8 @@ import './styles.css';
 
 const engine = createWorkerEngine(studioStore);
 engine.probeGpu();
+// Checkpoints outlive the page: list them at once, so a reload can resume what was trained.
+engine.listRuns();
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root');

@@ -89,6 +89,21 @@ export interface ExportedFile {
 
 export type ExportKind = 'adapter' | 'merged';
 
+/** A run whose checkpoints are kept in the browser (OPFS): what the page lists after a reload to resume it. */
+export interface SavedRun {
+  runId: RunId;
+  /** The base model it was trained on (a Hub id or the dropped folder's name). */
+  model: string;
+  /** The dataset file it was trained on; a resume needs the same name and size. */
+  dataset: { name: string; size: number };
+  /** Step of the newest complete checkpoint; null when none was written yet. */
+  step: number | null;
+  /** Optimizer steps the run plans, as of its newest checkpoint; null when none was written yet. */
+  totalSteps: number | null;
+  /** ISO time the run started. */
+  createdAt: string;
+}
+
 /** One optimizer step's metrics (names as Transformers logs them). */
 export interface MetricPoint {
   step: number;
@@ -167,13 +182,21 @@ export type WorkerCommand =
   | { type: 'start'; id: RequestId; config: TrainConfig; dataset: DatasetSource }
   /** Stops after the current step with a checkpoint; `resume` continues from the latest checkpoint. */
   | { type: 'pause'; id: RequestId; runId: RunId }
-  | { type: 'resume'; id: RequestId; runId: RunId }
+  /**
+   * Continues a paused run of this tab, or a saved run after a reload (`listRuns`): then the same model must be
+   * loaded and `dataset` must be the file it was trained on.
+   */
+  | { type: 'resume'; id: RequestId; runId: RunId; dataset?: DatasetSource }
   | { type: 'stop'; id: RequestId; runId: RunId }
   /** `prompt`: the text both models continue; default: the prompt of the first example. */
   | { type: 'evaluate'; id: RequestId; runId: RunId; prompt?: string; maxNewTokens?: number }
   | { type: 'export'; id: RequestId; runId: RunId; what: ExportKind }
   | { type: 'selfTest'; id: RequestId }
-  | { type: 'gpuInfo'; id: RequestId };
+  | { type: 'gpuInfo'; id: RequestId }
+  /** Saved runs, answered by `runs`. */
+  | { type: 'listRuns'; id: RequestId }
+  /** Deletes a saved run's checkpoints; answered by `runs` with what is left. */
+  | { type: 'deleteRun'; id: RequestId; runId: RunId };
 
 export type CommandType = WorkerCommand['type'];
 export type CommandOf<K extends CommandType> = Extract<WorkerCommand, { type: K }>;
@@ -216,7 +239,9 @@ export type WorkerEvent =
   | { type: 'evaluated'; id: RequestId; runId: RunId; result: Result<EvalResult> }
   | { type: 'exported'; id: RequestId; runId: RunId; what: ExportKind; files: ExportedFile[] }
   | { type: 'gpuInfo'; id: RequestId; result: Result<GpuReport> }
-  | { type: 'selfTest'; id: RequestId; result: Result<SelfTestResult> };
+  | { type: 'selfTest'; id: RequestId; result: Result<SelfTestResult> }
+  /** Saved runs, newest first. */
+  | { type: 'runs'; id: RequestId; result: Result<SavedRun[]> };
 
 export type EventType = WorkerEvent['type'];
 export type EventOf<K extends EventType> = Extract<WorkerEvent, { type: K }>;
@@ -244,6 +269,8 @@ const COMMAND_KINDS: { [K in CommandType]: true } = {
   export: true,
   selfTest: true,
   gpuInfo: true,
+  listRuns: true,
+  deleteRun: true,
 };
 const EVENT_KINDS: { [K in EventType]: true } = {
   progress: true,
@@ -258,6 +285,7 @@ const EVENT_KINDS: { [K in EventType]: true } = {
   exported: true,
   gpuInfo: true,
   selfTest: true,
+  runs: true,
 };
 
 export const COMMAND_TYPES = Object.keys(COMMAND_KINDS) as CommandType[];

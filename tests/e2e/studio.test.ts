@@ -203,6 +203,34 @@ describe.skipIf(!hasChromium)('studio in Chromium', () => {
         expect(await result.textContent()).toMatch(/eval loss \(tuned\)\s*\d/);
         await page.screenshot({ path: join(SHOTS, 'e2e-evaluated.png'), fullPage: true });
         console.log(`e2e: evaluate (loss + 2 greedy previews) in ${Math.round(tEval)} ms`);
+
+        // A reload loses nothing: the run is listed from OPFS and, with the same model and dataset, resumes from its
+        // last checkpoint (here the final one), so its adapter can be downloaded again.
+        const t3 = performance.now();
+        await page.reload();
+        const saved = page.getByTestId('saved-run');
+        await saved.first().waitFor({ timeout: 60_000 });
+        expect(await saved.count()).toBe(1);
+        expect(await saved.textContent()).toMatch(/stories260K-hf · tiny\.jsonl · step 2 of 2/);
+        await page.getByTestId('selftest-verdict').waitFor({ timeout: 90_000 });
+        await page
+          .getByTestId('model-drop')
+          .locator('input[type=file]')
+          .setInputFiles(fixture('models/stories260K-hf'));
+        await page.getByTestId('dataset-drop').locator('input[type=file]').setInputFiles(dataFile);
+        await page.getByRole('button', { name: 'Load', exact: true }).click();
+        await page.getByTestId('dataset-report').waitFor({ timeout: 120_000 });
+        const resume = saved.getByRole('button', { name: 'Resume' });
+        await expect.poll(() => resume.isEnabled(), { timeout: 10_000 }).toBe(true);
+        await resume.click();
+        await expect
+          .poll(() => status.getAttribute('data-status'), { timeout: 120_000, interval: 500 })
+          .toBe('done');
+        await link.waitFor({ timeout: 60_000 });
+        await page.screenshot({ path: join(SHOTS, 'e2e-resumed-after-reload.png'), fullPage: true });
+        console.log(
+          `e2e: reload, reload model and data, resume the saved run in ${Math.round(performance.now() - t3)} ms`,
+        );
         console.log(
           `e2e: load ${Math.round(tLoad)} ms, 2 training steps to "done" in ${Math.round(tTrain)} ms (SwiftShader)`,
         );

@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { StateStorage } from 'zustand/middleware';
 import { connectEngine, trainConfig } from '../../src/app/engine';
 import type { WorkerLike } from '../../src/app/engine';
-import { STORAGE_KEY, createStudioStore, startBlocker } from '../../src/app/store';
+import { STORAGE_KEY, createStudioStore, resumeBlocker, startBlocker } from '../../src/app/store';
 import { DEFAULT_SETTINGS, restoreSettings } from '../../src/app/store/settings';
 import { WebGpuUnavailableError } from '../../src/gpu/acquire';
 import type { GpuReport } from '../../src/gpu/acquire';
@@ -13,6 +13,7 @@ import { createHandlers } from '../../src/worker/handlers';
 import type {
   CommandHandlers,
   MetricPoint,
+  SavedRun,
   SelfTestResult,
   WorkerCommand,
   WorkerEvent,
@@ -194,7 +195,19 @@ describe('gpu, engine and metrics slices', () => {
 describe('worker protocol', () => {
   it('lists every command and event kind', () => {
     expect(COMMAND_TYPES.sort()).toEqual(
-      ['evaluate', 'export', 'gpuInfo', 'load', 'pause', 'resume', 'selfTest', 'start', 'stop'].sort(),
+      [
+        'deleteRun',
+        'evaluate',
+        'export',
+        'gpuInfo',
+        'listRuns',
+        'load',
+        'pause',
+        'resume',
+        'selfTest',
+        'start',
+        'stop',
+      ].sort(),
     );
     expect(EVENT_TYPES).toEqual(expect.arrayContaining(['started', 'loaded', 'evaluated', 'exported']));
     expect(EVENT_TYPES).toEqual(
@@ -423,5 +436,77 @@ describe('page ↔ worker wiring', () => {
     reply({ type: 'error', id: 11, runId: 'r2', error: { code: 'internal', message: 'out of memory' } });
     expect(s().engine).toMatchObject({ runStatus: 'failed', lastError: { message: 'out of memory' } });
     expect(startBlocker(s())).toBeNull();
+  });
+
+  it('lists saved runs, resumes one with the dropped dataset after a reload, and deletes one', () => {
+    const sent: WorkerCommand[] = [];
+    const listeners: ((ev: MessageEvent<unknown>) => void)[] = [];
+    const worker: WorkerLike = {
+      postMessage: (m) => void sent.push(m),
+      addEventListener: (type: string, l: (ev: never) => void) => {
+        if (type === 'message') listeners.push(l as (ev: MessageEvent<unknown>) => void);
+      },
+      terminate: () => {},
+    };
+    const reply = (data: WorkerEvent) => listeners.forEach((l) => l({ data } as MessageEvent<unknown>));
+    const store = createStudioStore(memoryStorage());
+    const s = () => store.getState();
+    const engine = connectEngine(store, worker);
+    const saved: SavedRun = {
+      runId: 'r1',
+      model: 'org/model',
+      dataset: { name: 'd.jsonl', size: 2 },
+      step: 2,
+      totalSteps: 4,
+      createdAt: '2024-06-01T00:00:00.000Z',
+    };
+
+    engine.listRuns();
+    expect(sent.at(-1)).toEqual({ type: 'listRuns', id: 1 });
+    reply({ type: 'runs', id: 1, result: { ok: true, value: [saved] } });
+    expect(s().engine.savedRuns).toEqual([saved]);
+
+    // Resume says what to load until the model and the same dataset file are there.
+    s().gpuInfoReceived({ ok: true, value: REPORT });
+    expect(resumeBlocker(s(), saved)).toBe('Load org/model with the dataset d.jsonl first.');
+    s().modelLoaded({ name: 'org/model', architecture: 'llama', parameters: 16 });
+    s().datasetFilesDropped([new File(['{}{}'], 'd.jsonl')]);
+    expect(resumeBlocker(s(), saved)).toMatch(/^Load org\/model/);
+    const data = new File(['{}'], 'd.jsonl');
+    s().datasetFilesDropped([data]);
+    expect(resumeBlocker(s(), saved)).toBeNull();
+
+    engine.resumeSavedRun('r1');
+    expect(sent.at(-1)).toMatchObject({ type: 'resume', runId: 'r1', dataset: { files: [data] } });
+    expect(s().engine.runStatus).toBe('starting');
+    expect(resumeBlocker(s(), saved)).toMatch(/in progress/);
+    reply({
+      type: 'started',
+      id: 2,
+      runId: 'r1',
+      totalSteps: 4,
+      step: 2,
+      resumedFrom: 'checkpoint-2',
+      trainableLine: 'x',
+    });
+    expect(s().engine).toMatchObject({ runId: 'r1', runStatus: 'running', run: { step: 2, totalSteps: 4 } });
+    expect(sent.at(-1)).toMatchObject({ type: 'listRuns' });
+    reply({ type: 'done', runId: 'r1', reason: 'finished', steps: 4, message: 'trained 4 steps' });
+    expect(sent.slice(-2).map((c) => c.type)).toEqual(['listRuns', 'export']);
+
+    // A refused resume (another dataset in the worker's eyes) leaves the page ready to try again.
+    engine.resumeSavedRun('r1');
+    reply({
+      type: 'error',
+      id: sent.at(-1)!.id,
+      runId: 'r1',
+      error: { code: 'bad-request', message: 'other data', advice: 'Load org/model and the dataset d.jsonl' },
+    });
+    expect(s().engine).toMatchObject({ runStatus: 'idle', lastError: { message: 'other data' } });
+
+    engine.deleteRun('r1');
+    expect(sent.at(-1)).toMatchObject({ type: 'deleteRun', runId: 'r1' });
+    reply({ type: 'runs', id: sent.at(-1)!.id, result: { ok: true, value: [] } });
+    expect(s().engine.savedRuns).toEqual([]);
   });
 });

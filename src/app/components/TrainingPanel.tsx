@@ -7,6 +7,7 @@ import type { SchedulerName } from '../../worker/protocol';
 import { formatBytes, formatCompact } from '../format';
 import { DropZone } from './DropZone';
 import { RunControls } from './RunControls';
+import { SavedRuns } from './SavedRuns';
 import { NumberField, SliderField } from './fields';
 
 function ModelPicker() {
@@ -208,6 +209,7 @@ export function TrainingPanel() {
       <LoraControls />
       <OptimizerControls />
       <RunControls />
+      <SavedRuns />
     </section>
   );
 }

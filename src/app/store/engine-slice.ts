@@ -8,6 +8,7 @@ import type {
   ModelInfo,
   Result,
   RunId,
+  SavedRun,
 } from '../../worker/protocol';
 import type { SliceCreator } from './types';
 
@@ -52,6 +53,8 @@ export interface EngineState {
   advice: string[];
   evaluation: EvalState;
   exports: ExportState;
+  /** Runs whose checkpoints the browser keeps, newest first: resumable after a reload. */
+  savedRuns: SavedRun[];
 }
 
 export interface EngineSlice {
@@ -80,6 +83,7 @@ export interface EngineSlice {
   evaluationFinished(runId: RunId, result: Result<EvalResult>): void;
   exportRequested(what: ExportKind): void;
   exportReceived(runId: RunId, what: ExportKind, files: ExportedFile[]): void;
+  savedRunsReceived(result: Result<SavedRun[]>): void;
 }
 
 const MAX_ADVICE = 20;
@@ -99,6 +103,7 @@ export const initialEngine: EngineState = {
   advice: [],
   evaluation: { status: 'idle', result: null },
   exports: noExports,
+  savedRuns: [],
 };
 
 /** A run is under way (Start is blocked, Pause / Stop apply). */
@@ -226,5 +231,11 @@ export const createEngineSlice: SliceCreator<EngineSlice> = (set) => {
       set((s) => ({ engine: { ...s.engine, exports: { ...s.engine.exports, pending: what } } })),
     exportReceived: (runId, what, files) =>
       forRun(runId, (e) => ({ exports: { ...e.exports, pending: null, [what]: files } })),
+    savedRunsReceived: (result) =>
+      set((s) => ({
+        engine: result.ok
+          ? { ...s.engine, savedRuns: result.value }
+          : { ...s.engine, lastError: result.error },
+      })),
   };
 };

@@ -8,6 +8,7 @@ import { createGpuSlice } from './gpu-slice';
 import { createMetricsSlice } from './metrics-slice';
 import { persistedSettings, restoreSettings } from './settings';
 import { createTrainingSlice } from './training-slice';
+import type { SavedRun } from '../../worker/protocol';
 import type { StudioState } from './types';
 
 export type { StudioState } from './types';
@@ -65,5 +66,16 @@ export function startBlocker(s: StudioState): string | null {
   if (s.datasetFiles.length === 0) return 'Add a dataset first.';
   if (s.settings.target_modules.length === 0) return 'Pick at least one target module.';
   if (isRunActive(s.engine.runStatus)) return 'A run is already in progress.';
+  return null;
+}
+
+/** Why a saved run cannot be resumed now (what to load first), or null when it can. */
+export function resumeBlocker(s: StudioState, run: SavedRun): string | null {
+  if (s.gpu.status !== 'ready') return 'WebGPU is not ready on this device.';
+  if (s.engine.loading) return 'The model is loading.';
+  if (isRunActive(s.engine.runStatus)) return 'A run is already in progress.';
+  const file = s.datasetFiles[0];
+  const sameData = file?.name === run.dataset.name && file.size === run.dataset.size;
+  if (!s.engine.model || !sameData) return `Load ${run.model} with the dataset ${run.dataset.name} first.`;
   return null;
 }
