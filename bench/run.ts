@@ -1,7 +1,9 @@
 // `npm run bench`: kernel and training benchmarks, each printed with its ratio against a peer measured in the same run.
 import { formatReport } from '../src/gpu/acquire';
 import { createNodeGpu } from '../src/gpu/node';
+import { STORIES_260K, benchKernels } from './kernels';
 import { benchMatmul } from './matmul';
+import { benchStep } from './step';
 
 const quick = process.argv.includes('--quick');
 const ctx = await createNodeGpu();
@@ -14,4 +16,7 @@ const shapes: [number, number, number][] = quick
       [1024, 64, 1024],
     ];
 for (const line of await benchMatmul(ctx, shapes, quick ? 2 : 5)) console.log(line);
+for (const line of await benchKernels(ctx, STORIES_260K, quick ? 2 : 5)) console.log(line);
+const step = quick ? { B: 2, T: 64, reps: 1, perKernel: false } : { B: 8, T: 128, reps: 3, perKernel: true };
+for (const line of await benchStep(ctx, step)) console.log(line);
 ctx.destroy();

@@ -1,5 +1,13 @@
 // Causal self-attention forward with GQA and packed segments, tile by tile with an online softmax (FlashAttention-2).
 //
+// Two entry points; the host picks by head dim (src/ops/attention.ts):
+//   attn_fwd_rows  D ≤ 32: one invocation per query, its q and output row in registers, QPW = 64 queries of one
+//                  head per workgroup; grid (ceil(T/64), H, B). Query t walks keys 0 ..= t in order, so at each
+//                  step the active invocations load the same k/v row (a broadcast from cache) and nothing is
+//                  staged: no workgroup memory, no barrier. The online softmax rescales only when a score beats
+//                  the running max.
+//   attn_fwd       larger D, where a row per invocation would not fit registers: tiles staged in workgroup memory,
+//                  as described below.
 // Entry point `attn_fwd`, workgroup (BT lanes, BT query rows); grid (ceil(T/BT), H, B): one workgroup per tile of
 // BT queries of one head of one batch row. The prelude defines `const BT: u32` (tile size), `const HD: u32` (head
 // dim D) and `const DPT: u32` (= ceil(D/BT), output dims per invocation).
@@ -142,5 +150,57 @@ fn attn_fwd(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
       if (d < HD) { o[(b * P.T + t) * qrow + h * HD + d] = acc[e] * inv; }
     }
     if (lane == 0u) { lse[(b * P.H + h) * P.T + t] = m + log(l); }
+  }
+}
+
+const QPW: u32 = 64u;
+
+@compute @workgroup_size(QPW)
+fn attn_fwd_rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let b = wid.z;
+  let h = wid.y;
+  let t0 = wid.x * QPW;
+  let t = t0 + lid.x;
+  // Queries past T compute with row T − 1 (in bounds) and store nothing.
+  let tq = min(t, P.T - 1u);
+  let hk = h / (P.H / P.Hkv);
+  let qrow = P.H * HD;
+  let krow = P.Hkv * HD;
+  let qb = (b * P.T + tq) * qrow + h * HD;
+  var qv: array<f32, HD>;
+  var acc: array<f32, HD>;
+  for (var d = 0u; d < HD; d++) {
+    qv[d] = q[qb + d] * P.scale;
+    acc[d] = 0.0;
+  }
+  var sq = 0;
+  if (SEGMENTS) { sq = seg[b * P.T + tq]; }
+  var m = NEG;
+  var l = 0.0;
+  // Causal: keys 0 ..= t. Neighbouring invocations end one key apart, so their loads stay in step.
+  let send = select(0u, tq + 1u, t < P.T);
+  for (var s = 0u; s < send; s++) {
+    var ok = true;
+    if (SEGMENTS) { ok = ok && seg[b * P.T + s] == sq; }
+    if (ok) {
+      let kb = (b * P.T + s) * krow + hk * HD;
+      var sc = 0.0;
+      for (var d = 0u; d < HD; d++) { sc = fma(qv[d], k[kb + d], sc); }
+      if (sc > m) {
+        let alpha = exp(m - sc);
+        l *= alpha;
+        for (var d = 0u; d < HD; d++) { acc[d] *= alpha; }
+        m = sc;
+      }
+      let p = exp(sc - m);
+      l += p;
+      for (var d = 0u; d < HD; d++) { acc[d] = fma(p, v[kb + d], acc[d]); }
+    }
+  }
+  if (t < P.T) {
+    // Every query attends at least itself, so l ≥ 1 here.
+    let inv = 1.0 / l;
+    for (var d = 0u; d < HD; d++) { o[qb + d] = acc[d] * inv; }
+    lse[(b * P.H + h) * P.T + t] = m + log(l);
   }
 }

@@ -20,6 +20,12 @@
 //                   dv_j = Σ_h Σ_i p_ij dO_i,  dk_j = scale · Σ_h Σ_i ds_ij q_i, h over the H/Hkv query heads of the
 //                   kv head. The group is looped inside the kernel, so each dk/dv element is written once by one
 //                   workgroup in a fixed order: deterministic, without float atomics.
+//   attn_bwd_dq_rows, attn_bwd_dkdv_rows   the same bindings and results for D ≤ 32 (the host picks by head dim):
+//                   one invocation per query (dq) or per key (dk, dv) with its rows in registers, 64 per
+//                   workgroup; grids (ceil(T/64), H, B) and (ceil(T/64), Hkv, B). Query t walks keys 0 ..= t;
+//                   all keys of a workgroup walk the same queries from its first key on, masking t < s. Either way
+//                   the active invocations load the same row at each step (a broadcast from cache): no workgroup
+//                   memory, no barrier.
 // dq and dk/dv are separate kernels (FA2 fuses dq with float atomics): the score recomputation is paid twice to
 // stay deterministic and portable. Workgroup memory: (4·BT·D + 2·BT² + 4·BT)·4 bytes.
 
@@ -226,6 +232,110 @@ fn attn_bwd_dkdv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
         g1[idx] = P.scale * dk[e];
         g2[idx] = dv[e];
       }
+    }
+  }
+}
+
+const RPW: u32 = 64u;
+
+@compute @workgroup_size(RPW)
+fn attn_bwd_dq_rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let b = wid.z;
+  let h = wid.y;
+  let t0 = wid.x * RPW;
+  let t = t0 + lid.x;
+  // Queries past T compute with row T − 1 (in bounds) and store nothing.
+  let tq = min(t, P.T - 1u);
+  let hk = h / (P.H / P.Hkv);
+  let krow = P.Hkv * HD;
+  let qb = (b * P.T + tq) * P.H * HD + h * HD;
+  var qv: array<f32, HD>;
+  var dov: array<f32, HD>;
+  var acc: array<f32, HD>;
+  for (var d = 0u; d < HD; d++) {
+    qv[d] = q[qb + d];
+    dov[d] = dout[qb + d];
+    acc[d] = 0.0;
+  }
+  let si = (b * P.H + h) * P.T + tq;
+  let ls = stats[2u * si];
+  let dl = stats[2u * si + 1u];
+  var sq = 0;
+  if (SEGMENTS) { sq = seg[b * P.T + tq]; }
+  // Causal: keys 0 ..= t. Neighbouring invocations end one key apart, so their loads stay in step.
+  let send = select(0u, tq + 1u, t < P.T);
+  for (var s = 0u; s < send; s++) {
+    var ok = true;
+    if (SEGMENTS) { ok = ok && seg[b * P.T + s] == sq; }
+    if (ok) {
+      let kb = (b * P.T + s) * krow + hk * HD;
+      var sc = 0.0;
+      var dp = 0.0;
+      for (var d = 0u; d < HD; d++) {
+        sc = fma(qv[d], k[kb + d], sc);
+        dp = fma(dov[d], v[kb + d], dp);
+      }
+      // sc·scale ≤ lse_i, so p ≤ 1: no overflow whatever the logits.
+      let p = exp(sc * P.scale - ls);
+      let ds = p * (dp - dl);
+      for (var d = 0u; d < HD; d++) { acc[d] = fma(ds, k[kb + d], acc[d]); }
+    }
+  }
+  if (t < P.T) {
+    for (var d = 0u; d < HD; d++) { g1[qb + d] = P.scale * acc[d]; }
+  }
+}
+
+@compute @workgroup_size(RPW)
+fn attn_bwd_dkdv_rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let b = wid.z;
+  let hk = wid.y;
+  let s0 = wid.x * RPW;
+  let s = s0 + lid.x;
+  let group = P.H / P.Hkv;
+  // Keys past T compute with row T − 1 (in bounds) and store nothing.
+  let sk = min(s, P.T - 1u);
+  let kb = (b * P.T + sk) * P.Hkv * HD + hk * HD;
+  var kv: array<f32, HD>;
+  var vv: array<f32, HD>;
+  var dk: array<f32, HD>;
+  var dv: array<f32, HD>;
+  for (var d = 0u; d < HD; d++) {
+    kv[d] = k[kb + d];
+    vv[d] = v[kb + d];
+    dk[d] = 0.0;
+    dv[d] = 0.0;
+  }
+  var sg = 0;
+  if (SEGMENTS) { sg = seg[b * P.T + sk]; }
+  for (var g = 0u; g < group; g++) {
+    let h = hk * group + g;
+    // Causal: queries before the workgroup's first key never attend it.
+    for (var t = s0; t < P.T; t++) {
+      var ok = t >= sk;
+      if (SEGMENTS) { ok = ok && seg[b * P.T + t] == sg; }
+      if (ok) {
+        let qb = (b * P.T + t) * P.H * HD + h * HD;
+        var sc = 0.0;
+        var dp = 0.0;
+        for (var d = 0u; d < HD; d++) {
+          sc = fma(q[qb + d], kv[d], sc);
+          dp = fma(dout[qb + d], vv[d], dp);
+        }
+        let si = (b * P.H + h) * P.T + t;
+        let p = exp(sc * P.scale - stats[2u * si]);
+        let ds = p * (dp - stats[2u * si + 1u]);
+        for (var d = 0u; d < HD; d++) {
+          dv[d] = fma(p, dout[qb + d], dv[d]);
+          dk[d] = fma(ds, q[qb + d], dk[d]);
+        }
+      }
+    }
+  }
+  if (s < P.T) {
+    for (var d = 0u; d < HD; d++) {
+      g1[kb + d] = P.scale * dk[d];
+      g2[kb + d] = dv[d];
     }
   }
 }

@@ -23,6 +23,15 @@ export interface AttentionConfig {
 
 const MAX_D = 128;
 
+/**
+ * Head dims up to this use the row kernels (`*_rows`): one query (or key) per invocation with its rows in
+ * registers (up to 4·D floats in attn_bwd_dkdv_rows), no workgroup memory and no barriers. Larger heads use the
+ * tiled kernels, whose per-invocation state does not grow with D.
+ */
+const ROWS_MAX_D = 32;
+/** Queries (keys) per workgroup of the row kernels (QPW / RPW in the shaders). */
+const ROWS_PER_GROUP = 64;
+
 /** Workgroup bytes of a kernel with `mats` [BT, D] tiles, `squares` [BT, BT] tiles and `vecs` [BT] vectors. */
 const tileBytes = (bt: number, D: number, mats: number, squares: number, vecs: number) =>
   4 * (mats * bt * D + squares * bt * bt + vecs * bt);
@@ -90,14 +99,16 @@ export function attentionForward(
   const { B, T, H, Hkv, D } = cfg;
   const N = B * T;
   check(cfg, { q: [q, [N, H * D]], k: [k, [N, Hkv * D]], v: [v, [N, Hkv * D]] }, segmentIds);
-  const bt = tileFor(ctx, D, 3, 2, 2);
+  const rows = D <= ROWS_MAX_D;
+  const bt = rows ? 16 : tileFor(ctx, D, 3, 2, 2);
+  const perGroup = rows ? ROWS_PER_GROUP : bt;
   const out = ctx.empty([N, H * D], 'f32', 'attn.out');
   const lse = ctx.empty([B * H * T], 'f32', 'attn.lse');
   const kinds: BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'rw', 'rw'];
   // Without segments the kernel never reads binding 4; q stands in (read-only, so the aliasing is legal).
-  ctx.dispatch(spec('attention', 'attn_fwd', kinds, D, bt, !!segmentIds), {
+  ctx.dispatch(spec('attention', rows ? 'attn_fwd_rows' : 'attn_fwd', kinds, D, bt, !!segmentIds), {
     bindings: [params(cfg), q, k, v, segmentIds ?? q, out, lse],
-    workgroups: [Math.ceil(T / bt), H, B],
+    workgroups: [Math.ceil(T / perGroup), H, B],
     label: `attention fwd B${B} T${T} H${H}/${Hkv} D${D}`,
   });
   return { out, lse };
@@ -133,7 +144,10 @@ export function attentionBackward(
     },
     segmentIds,
   );
-  const bt = tileFor(ctx, D, 4, 2, 4);
+  const rows = D <= ROWS_MAX_D;
+  const bt = rows ? 16 : tileFor(ctx, D, 4, 2, 4);
+  const perGroup = rows ? ROWS_PER_GROUP : bt;
+  const suffix = rows ? '_rows' : '';
   const seg = !!segmentIds;
   const label = `B${B} T${T} H${H}/${Hkv} D${D}`;
   const stats = ctx.empty([B * H * T, 2], 'f32', 'attn.stats');
@@ -148,16 +162,16 @@ export function attentionBackward(
   );
   const kinds: BindingKind[] = ['uniform', 'read', 'read', 'read', 'rw', 'read', 'read', 'rw'];
   const dq = ctx.empty([N, H * D], 'f32', 'attn.dq');
-  ctx.dispatch(spec('attention_backward', 'attn_bwd_dq', kinds, D, bt, seg), {
+  ctx.dispatch(spec('attention_backward', `attn_bwd_dq${suffix}`, kinds, D, bt, seg), {
     bindings: [params(cfg), dOut, q, k, stats, v, segmentIds ?? q, dq],
-    workgroups: [Math.ceil(T / bt), H, B],
+    workgroups: [Math.ceil(T / perGroup), H, B],
     label: `attention dq ${label}`,
   });
   const dk = ctx.empty([N, Hkv * D], 'f32', 'attn.dk');
   const dv = ctx.empty([N, Hkv * D], 'f32', 'attn.dv');
-  ctx.dispatch(spec('attention_backward', 'attn_bwd_dkdv', [...kinds, 'rw'], D, bt, seg), {
+  ctx.dispatch(spec('attention_backward', `attn_bwd_dkdv${suffix}`, [...kinds, 'rw'], D, bt, seg), {
     bindings: [params(cfg), dOut, q, k, stats, v, segmentIds ?? q, dk, dv],
-    workgroups: [Math.ceil(T / bt), Hkv, B],
+    workgroups: [Math.ceil(T / perGroup), Hkv, B],
     label: `attention dk dv ${label}`,
   });
   stats.dispose();

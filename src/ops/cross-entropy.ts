@@ -62,6 +62,17 @@ export function lmHeadLogits(ctx: GpuContext, hidden: Tensor, head: Weight): Ten
 }
 
 /**
+ * ce_rows' lanes per row: one per 64 logits, a power of two in 1..256 (V = 512: 8 lanes, 3 reduction steps;
+ * V ≥ 16384: 256 lanes); rows share a workgroup of at least 64 invocations.
+ */
+function ceKernel(V: number): { lanes: number; wg: number; prelude: string } {
+  let lanes = 1;
+  while (lanes < 256 && lanes * 2 * 64 <= V) lanes *= 2;
+  const wg = Math.max(64, lanes);
+  return { lanes, wg, prelude: `const LPR: u32 = ${lanes}u;\nconst WG: u32 = ${wg}u;\n` };
+}
+
+/**
  * Adds Σ over non-ignored rows of (logsumexp(logits) − logit[target]) to o.lossSum and, when o.wantGrad, returns
  * dHidden[N, C] = gradScale · (softmax − onehot) · head (zero rows where the target is ignored).
  * targets: i32 [N], already shifted (row n predicts token n + 1); −100, or anything outside [0, V), is ignored.
@@ -83,6 +94,7 @@ export function lmHeadLoss(
   // Whole 64-row matmul tiles where the budget allows.
   const R = Math.min(N, o.chunkRows ?? (fit >= 64 ? fit - (fit % 64) : fit));
   if (!(R >= 1)) throw new Error(`lmHeadLoss: chunkRows must be >= 1 (got ${o.chunkRows})`);
+  const ce = ceKernel(V);
   const rowLoss = ctx.empty([N], 'f32', 'lm_head.row_loss');
   const dHidden = o.wantGrad ? ctx.empty([N, C], 'f32', 'lm_head.dhidden') : null;
   for (let r0 = 0; r0 < N; r0 += R) {
@@ -96,7 +108,12 @@ export function lmHeadLoss(
     const logits = logitsOf(ctx, h, head);
     if (h !== hidden) h.dispose();
     ctx.dispatch(
-      { shader: 'cross_entropy', entry: 'ce_rows', bindings: ['uniform', 'rw', 'read', 'rw'] },
+      {
+        shader: 'cross_entropy',
+        entry: 'ce_rows',
+        bindings: ['uniform', 'rw', 'read', 'rw'],
+        prelude: ce.prelude,
+      },
       {
         bindings: [
           new Params()
@@ -110,7 +127,7 @@ export function lmHeadLoss(
           targets,
           rowLoss,
         ],
-        workgroups: spreadGroups(ctx, rows),
+        workgroups: spreadGroups(ctx, Math.ceil((rows * ce.lanes) / ce.wg)),
         label: `ce_rows ${rows}x${V}`,
       },
     );
@@ -118,7 +135,12 @@ export function lmHeadLoss(
     logits.dispose();
   }
   ctx.dispatch(
-    { shader: 'cross_entropy', entry: 'loss_sum_add', bindings: ['uniform', 'rw', 'read'] },
+    {
+      shader: 'cross_entropy',
+      entry: 'loss_sum_add',
+      bindings: ['uniform', 'rw', 'read'],
+      prelude: ce.prelude,
+    },
     {
       bindings: [new Params().u32(N).u32(V).u32(0).u32(0).f32(0).bytes(), o.lossSum, rowLoss],
       workgroups: [1],

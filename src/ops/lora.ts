@@ -6,6 +6,7 @@ import type { Tensor } from '../gpu/tensor';
 import { expectShape } from '../gpu/tensor';
 import type { DropoutKey, DropoutWords } from './dropout';
 import { dropoutWords, NO_DROPOUT } from './dropout';
+import { spreadGroups } from './elementwise';
 
 export interface LoraForwardOptions {
   /** lora_alpha / r (or / sqrt(r) with rsLoRA), as PEFT's `scaling`. */
@@ -19,32 +20,65 @@ export interface LoraBackwardOptions extends LoraForwardOptions {
   gradScale: number;
 }
 
-type Entry = 'lora_down' | 'lora_up' | 'lora_grad';
+type Entry = 'lora_down' | 'lora_up' | 'lora_grad' | 'lora_grad_reduce';
 
-/** Rank columns per workgroup of lora_down / lora_grad: a power of two ≥ r, at most 8 (8 KB of partial sums). */
+/** Invocations per workgroup of every LoRA kernel (shaders/lora.wgsl's WG) and rows per lora_up invocation. */
+const WG = 64;
+const UP_ROWS = 16;
+
+/** Rank columns per invocation of lora_down / lora_grad: a power of two ≥ r, at most 8 (registers). */
 function rankTile(r: number): number {
   let rt = 1;
   while (rt < r && rt < 8) rt *= 2;
   return rt;
 }
 
+/**
+ * Lanes sharing one row in lora_down: one per 128 columns, a power of two in 1..16. Narrow rows (C < 256) take
+ * one invocation each, with no reduction; wide ones split their columns so that N·lanes invocations fill a GPU.
+ */
+function downLanes(C: number): number {
+  let lanes = 1;
+  while (lanes < 16 && lanes * 2 * 128 <= C) lanes *= 2;
+  return lanes;
+}
+
+/** Rows per split of lora_grad, and the number of splits: ≥ 64 rows each, at most 64 splits and 16 MB of partials. */
+function gradSplit(N: number, C: number, r: number): { chunk: number; splits: number } {
+  const maxSplits = Math.max(1, Math.min(64, Math.floor((1 << 22) / (r * C))));
+  const chunk = Math.max(64, Math.ceil(N / maxSplits));
+  return { chunk, splits: Math.ceil(N / chunk) };
+}
+
 function spec(
   entry: Entry,
   r: number,
-  f: { wIsB: boolean; dropout: boolean; accumulate?: boolean },
+  f: { wIsB: boolean; dropout: boolean; accumulate?: boolean; split?: boolean; lanes?: number },
 ): KernelSpec {
   return {
     shader: 'lora',
     entry,
     bindings: ['uniform', 'read', 'read', 'rw'],
     includes: ['dropout'],
-    // lora_up ignores RT; a fixed value keeps it to one pipeline per flag set.
-    prelude: `const RT: u32 = ${entry === 'lora_up' ? 8 : rankTile(r)}u;`,
-    constants: { W_IS_B: f.wIsB ? 1 : 0, DROPOUT: f.dropout ? 1 : 0, ACCUMULATE: f.accumulate ? 1 : 0 },
+    // Entries that ignore RT or LPR get fixed values, which keeps them to one pipeline per flag set.
+    prelude: `const RT: u32 = ${entry === 'lora_down' || entry === 'lora_grad' ? rankTile(r) : 8}u;\nconst LPR: u32 = ${f.lanes ?? 1}u;`,
+    constants: {
+      W_IS_B: f.wIsB ? 1 : 0,
+      DROPOUT: f.dropout ? 1 : 0,
+      ACCUMULATE: f.accumulate ? 1 : 0,
+      SPLIT: f.split ? 1 : 0,
+    },
   };
 }
 
-function params(rows: number, cols: number, r: number, alpha: number, d: DropoutWords): ArrayBuffer {
+function params(
+  rows: number,
+  cols: number,
+  r: number,
+  alpha: number,
+  d: DropoutWords,
+  chunk = 0,
+): ArrayBuffer {
   return new Params()
     .u32(rows)
     .u32(cols)
@@ -55,6 +89,7 @@ function params(rows: number, cols: number, r: number, alpha: number, d: Dropout
     .u32(d.module)
     .u32(d.threshold)
     .f32(d.invKeep)
+    .u32(chunk)
     .bytes();
 }
 
@@ -74,7 +109,65 @@ function dims(x: Tensor, A: Tensor, B: Tensor): { N: number; inF: number; outF: 
   return { N, inF, outF, r };
 }
 
-const grid16 = (n: number) => Math.ceil(n / 16);
+/** xa-shaped out[N, r] = alpha · drop(wide)·F (lora_down), lanes chosen from the width C. */
+function down(
+  ctx: GpuContext,
+  wide: Tensor,
+  factor: Tensor,
+  out: Tensor,
+  dims: { N: number; C: number; r: number },
+  alpha: number,
+  d: DropoutWords,
+  wIsB: boolean,
+  label: string,
+): void {
+  const { N, C, r } = dims;
+  const lanes = downLanes(C);
+  const [gx, gy] = spreadGroups(ctx, Math.ceil((N * lanes) / WG));
+  ctx.dispatch(spec('lora_down', r, { wIsB, dropout: d.active, lanes }), {
+    bindings: [params(N, C, r, alpha, d), wide, factor, out],
+    workgroups: [gx, gy, Math.ceil(r / rankTile(r))],
+    label,
+  });
+}
+
+/** G(j, c) += alpha · Σ_n drop(wide)[n, c] · skinny[n, j]: split over N, then an ordered sum of the splits. */
+function grad(
+  ctx: GpuContext,
+  wide: Tensor,
+  skinny: Tensor,
+  g: Tensor,
+  dims: { N: number; C: number; r: number },
+  alpha: number,
+  d: DropoutWords,
+  wIsB: boolean,
+  label: string,
+): void {
+  const { N, C, r } = dims;
+  const { chunk, splits } = gradSplit(N, C, r);
+  const grid: [number, number, number] = [Math.ceil(C / WG), splits, Math.ceil(r / rankTile(r))];
+  if (splits === 1) {
+    ctx.dispatch(spec('lora_grad', r, { wIsB, dropout: d.active }), {
+      bindings: [params(N, C, r, alpha, d, chunk), wide, skinny, g],
+      workgroups: grid,
+      label,
+    });
+    return;
+  }
+  const partial = ctx.empty([splits, r, C], 'f32', `${label} partials`);
+  ctx.dispatch(spec('lora_grad', r, { wIsB, dropout: d.active, split: true }), {
+    bindings: [params(N, C, r, 1, d, chunk), wide, skinny, partial],
+    workgroups: grid,
+    label: `${label} split ${splits}x${chunk}`,
+  });
+  // in2 is unused by the reduction; the partials stand in (read-only, so the aliasing is legal).
+  ctx.dispatch(spec('lora_grad_reduce', r, { wIsB, dropout: false }), {
+    bindings: [params(splits, C, r, alpha, NO_DROPOUT), partial, partial, g],
+    workgroups: [Math.ceil((r * C) / WG)],
+    label: `${label} reduce`,
+  });
+  partial.dispose();
+}
 
 /**
  * Forward: xa = dropout(x)·Aᵀ [N, r], then y += scaling · xa·Bᵀ [N, out] (y holds the frozen layer's output).
@@ -92,14 +185,10 @@ export function loraForward(
   expectShape(y, [N, outF], `lora y ${y.label}`);
   const d = dropoutWords(o.dropout);
   const xa = ctx.empty([N, r], 'f32', `${A.label}.xa`);
-  ctx.dispatch(spec('lora_down', r, { wIsB: false, dropout: d.active }), {
-    bindings: [params(N, inF, r, 1, d), x, A, xa],
-    workgroups: [grid16(N), Math.ceil(r / rankTile(r))],
-    label: `lora xa ${N}x${inF}x${r}`,
-  });
+  down(ctx, x, A, xa, { N, C: inF, r }, 1, d, false, `lora xa ${N}x${inF}x${r}`);
   ctx.dispatch(spec('lora_up', r, { wIsB: true, dropout: false, accumulate: true }), {
     bindings: [params(N, outF, r, o.scaling, NO_DROPOUT), xa, B, y],
-    workgroups: [Math.ceil(outF / 64), grid16(N)],
+    workgroups: [Math.ceil(outF / WG), Math.ceil(N / UP_ROWS)],
     label: `lora y ${N}x${r}x${outF}`,
   });
   return { xa };
@@ -131,26 +220,23 @@ export function loraBackward(
   expectShape(gradB, [outF, r], `lora gradB ${gradB.label}`);
   expectShape(dx, [N, inF], `lora dx ${dx.label}`);
   const d = dropoutWords(o.dropout);
-  const rt = rankTile(r);
   const dxa = ctx.empty([N, r], 'f32', `${A.label}.dxa`);
-  ctx.dispatch(spec('lora_down', r, { wIsB: true, dropout: false }), {
-    bindings: [params(N, outF, r, o.scaling, NO_DROPOUT), dy, B, dxa],
-    workgroups: [grid16(N), Math.ceil(r / rt)],
-    label: `lora dxa ${N}x${outF}x${r}`,
-  });
-  ctx.dispatch(spec('lora_grad', r, { wIsB: true, dropout: false }), {
-    bindings: [params(N, outF, r, o.gradScale * o.scaling, NO_DROPOUT), dy, xa, gradB],
-    workgroups: [Math.ceil(outF / 32), Math.ceil(r / rt)],
-    label: `lora gradB ${outF}x${r}`,
-  });
-  ctx.dispatch(spec('lora_grad', r, { wIsB: false, dropout: d.active }), {
-    bindings: [params(N, inF, r, o.gradScale, d), x, dxa, gradA],
-    workgroups: [Math.ceil(inF / 32), Math.ceil(r / rt)],
-    label: `lora gradA ${r}x${inF}`,
-  });
+  down(ctx, dy, B, dxa, { N, C: outF, r }, o.scaling, NO_DROPOUT, true, `lora dxa ${N}x${outF}x${r}`);
+  grad(
+    ctx,
+    dy,
+    xa,
+    gradB,
+    { N, C: outF, r },
+    o.gradScale * o.scaling,
+    NO_DROPOUT,
+    true,
+    `lora gradB ${outF}x${r}`,
+  );
+  grad(ctx, x, dxa, gradA, { N, C: inF, r }, o.gradScale, d, false, `lora gradA ${r}x${inF}`);
   ctx.dispatch(spec('lora_up', r, { wIsB: false, dropout: d.active, accumulate: true }), {
     bindings: [params(N, inF, r, 1, d), dxa, A, dx],
-    workgroups: [Math.ceil(inF / 64), grid16(N)],
+    workgroups: [Math.ceil(inF / WG), Math.ceil(N / UP_ROWS)],
     label: `lora dx ${N}x${r}x${inF}`,
   });
   dxa.dispose();

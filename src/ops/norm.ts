@@ -8,18 +8,37 @@ import { expectShape } from '../gpu/tensor';
 import { spreadGroups } from './elementwise';
 import { readableAs } from './wgsl';
 
+/**
+ * Lanes that share one row: one per 64 columns, a power of two in 1..256, so that each lane sums 64 to 127
+ * columns sequentially (fewer when C < 64, more past C = 32767). A small row (C ≤ 127) is one invocation with no
+ * reduction and no barrier; a wide one (C = 4096: 64 lanes) a coalesced cooperative reduction of log2(lanes) steps.
+ */
+function normLanes(C: number): number {
+  let lanes = 1;
+  while (lanes < 256 && lanes * 2 * 64 <= C) lanes *= 2;
+  return lanes;
+}
+
+/** Invocations per workgroup: at least 64 (several rows per workgroup when a row has fewer lanes). */
+const groupSize = (lanes: number) => Math.max(64, lanes);
+
 function spec(
   entry: string,
   bindings: readonly BindingKind[],
+  C: number,
   weight: DType,
   bias: DType = 'f32',
 ): KernelSpec {
+  const lanes = normLanes(C);
   // bias is declared for every entry because the four entries share one module.
   return {
     shader: 'norm',
     entry,
     bindings,
-    prelude: readableAs('weight', 2, weight) + readableAs('bias', 6, bias),
+    prelude:
+      `const LPR: u32 = ${lanes}u;\nconst WG: u32 = ${groupSize(lanes)}u;\n` +
+      readableAs('weight', 2, weight) +
+      readableAs('bias', 6, bias),
   };
 }
 
@@ -34,7 +53,7 @@ function rowsOf(op: string, x: Tensor, ...vecs: Tensor[]): [number, number] {
 function run(ctx: GpuContext, s: KernelSpec, N: number, C: number, eps: number, ts: Tensor[]): void {
   ctx.dispatch(s, {
     bindings: [new Params().u32(N).u32(C).f32(eps).bytes(), ...ts],
-    workgroups: spreadGroups(ctx, N),
+    workgroups: spreadGroups(ctx, Math.ceil((N * normLanes(C)) / groupSize(normLanes(C)))),
     label: `${s.entry} ${N}x${C}`,
   });
 }
@@ -52,7 +71,7 @@ export function rmsNormForward(
   const [N, C] = rowsOf('rmsNorm', x, weight);
   const y = ctx.empty([N, C], 'f32', 'rmsnorm.y');
   const rstd = ctx.empty([N], 'f32', 'rmsnorm.rstd');
-  run(ctx, spec('rms_forward', ['uniform', 'rw', 'read', 'read', 'rw'], weight.dtype), N, C, eps, [
+  run(ctx, spec('rms_forward', ['uniform', 'rw', 'read', 'read', 'rw'], C, weight.dtype), N, C, eps, [
     y,
     weight,
     x,
@@ -73,13 +92,14 @@ export function rmsNormBackward(
   expectShape(rstd, [N], 'rmsNormBackward: rstd');
   expectShape(dy, [N, C], 'rmsNormBackward: dy');
   const dx = ctx.empty([N, C], 'f32', 'rmsnorm.dx');
-  run(ctx, spec('rms_backward', ['uniform', 'rw', 'read', 'read', 'read', 'read'], weight.dtype), N, C, 0, [
-    dx,
-    weight,
-    x,
-    rstd,
-    dy,
-  ]);
+  run(
+    ctx,
+    spec('rms_backward', ['uniform', 'rw', 'read', 'read', 'read', 'read'], C, weight.dtype),
+    N,
+    C,
+    0,
+    [dx, weight, x, rstd, dy],
+  );
   return dx;
 }
 
@@ -97,7 +117,7 @@ export function layerNormForward(
   const rstd = ctx.empty([N], 'f32', 'layernorm.rstd');
   run(
     ctx,
-    spec('ln_forward', ['uniform', 'rw', 'read', 'read', 'rw', 'rw', 'read'], weight.dtype, bias.dtype),
+    spec('ln_forward', ['uniform', 'rw', 'read', 'read', 'rw', 'rw', 'read'], C, weight.dtype, bias.dtype),
     N,
     C,
     eps,
@@ -122,7 +142,7 @@ export function layerNormBackward(
   const dx = ctx.empty([N, C], 'f32', 'layernorm.dx');
   run(
     ctx,
-    spec('ln_backward', ['uniform', 'rw', 'read', 'read', 'read', 'read', 'read'], weight.dtype),
+    spec('ln_backward', ['uniform', 'rw', 'read', 'read', 'read', 'read', 'read'], C, weight.dtype),
     N,
     C,
     0,
