@@ -7,6 +7,7 @@ import { attentionBackward, attentionForward } from '../src/ops/attention';
 import { addInto } from '../src/ops/elementwise';
 import { loraBackward, loraForward } from '../src/ops/lora';
 import { rmsNormBackward, rmsNormForward } from '../src/ops/norm';
+import { time } from './timing';
 
 export interface KernelShapes {
   B: number;
@@ -20,15 +21,6 @@ export interface KernelShapes {
 }
 
 export const STORIES_260K: KernelShapes = { B: 8, T: 128, C: 64, F: 172, r: 8, H: 8, Hkv: 4, D: 8 };
-
-async function time(ctx: GpuContext, run: () => void, reps: number): Promise<number> {
-  run();
-  await ctx.sync(); // warm-up: pipeline compile
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) run();
-  await ctx.sync();
-  return (performance.now() - t0) / reps;
-}
 
 function filled(ctx: GpuContext, shape: number[], label: string, seed: number): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);

@@ -3,17 +3,9 @@ import { readFileSync } from 'node:fs';
 import type { GpuContext } from '../src/gpu/context';
 import { Params } from '../src/gpu/kernel';
 import { matmul } from '../src/ops/matmul';
+import { time } from './timing';
 
 const naiveCode = readFileSync(new URL('./naive-matmul.wgsl', import.meta.url), 'utf8');
-
-async function time(ctx: GpuContext, run: () => void, reps: number): Promise<number> {
-  run();
-  await ctx.sync(); // warm-up: pipeline compile
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) run();
-  await ctx.sync();
-  return (performance.now() - t0) / reps;
-}
 
 export async function benchMatmul(
   ctx: GpuContext,
