@@ -4,6 +4,7 @@ import { Params } from '../gpu/kernel';
 import { expectShape } from '../gpu/tensor';
 import type { Tensor } from '../gpu/tensor';
 import type { Weight } from '../gpu/weight';
+import { copy2d } from './elementwise';
 import { matmulInto } from './matmul';
 import { readableAs } from './wgsl';
 
@@ -24,17 +25,61 @@ export function grid1d(n: number): { workgroups: [number, number]; stride: numbe
   return { workgroups: [x, Math.ceil(groups / x)], stride: x };
 }
 
-/** The single part of a frozen weight, its (in, out) features, checked against the layout. */
-function weightOf(w: Weight, o: LinearOptions): { part: Tensor; inF: number; outF: number } {
-  if (w.parts.length !== 1) {
-    throw new Error(
-      `${w.name}: linear layers take a weight in one part, this one has ${w.parts.length} (split for binding size)`,
-    );
-  }
+/** (in, out) features of a frozen weight, checked against the layout, and its parts with their first row. */
+function weightOf(
+  w: Weight,
+  o: LinearOptions,
+): { parts: { t: Tensor; row0: number }[]; inF: number; outF: number } {
   const [rows, cols] = w.shape;
-  const part = w.parts[0];
-  expectShape(part, w.shape, w.name);
-  return o.fanInFanOut ? { part, inF: rows, outF: cols } : { part, inF: cols, outF: rows };
+  let row0 = 0;
+  const parts = w.parts.map((t) => {
+    const n = t.shape[0];
+    expectShape(t, [n, cols], `${w.name} part from row ${row0}`);
+    const p = { t, row0 };
+    row0 += n;
+    return p;
+  });
+  if (row0 !== rows) throw new Error(`${w.name}: parts hold ${row0} rows, the weight has ${rows}`);
+  return o.fanInFanOut ? { parts, inF: rows, outF: cols } : { parts, inF: cols, outF: rows };
+}
+
+/**
+ * A weight larger than one storage binding comes in row parts. For nn.Linear [out, in] a part is a block of
+ * output columns; for Conv1D [in, out] a block of input columns. Each part is one matmul on a column block.
+ */
+function matmulParts(
+  ctx: GpuContext,
+  a: Tensor, // [N, K]
+  w: Weight,
+  out: Tensor, // [N, M]
+  parts: { t: Tensor; row0: number }[],
+  blockOfOutput: boolean, // parts split the output columns (else the input columns, i.e. K)
+  transB: boolean,
+  accumulate: boolean,
+): void {
+  if (parts.length === 1) {
+    matmulInto(ctx, a, parts[0].t, out, { transB, accumulate });
+    return;
+  }
+  const N = a.shape[0];
+  const [K, M] = [a.shape[1], out.shape[1]];
+  parts.forEach(({ t, row0 }, k) => {
+    const n = t.shape[0];
+    if (blockOfOutput) {
+      // out[:, row0 : row0+n] (+)= a · W_kᵀ   (or a · W_k): through a temporary block.
+      const tmp = ctx.empty([N, n], 'f32', `${w.name}.part${k}`);
+      if (accumulate) copy2d(ctx, out, tmp, { rows: N, cols: n, srcOffset: row0, srcLd: M });
+      matmulInto(ctx, a, t, tmp, { transB, accumulate });
+      copy2d(ctx, tmp, out, { rows: N, cols: n, dstOffset: row0, dstLd: M });
+      tmp.dispose();
+    } else {
+      // out (+)= a[:, row0 : row0+n] · W_k   (or W_kᵀ): the K dimension is split.
+      const tmp = ctx.empty([N, n], 'f32', `${w.name}.in${k}`);
+      copy2d(ctx, a, tmp, { rows: N, cols: n, srcOffset: row0, srcLd: K });
+      matmulInto(ctx, tmp, t, out, { transB, accumulate: accumulate || k > 0 });
+      tmp.dispose();
+    }
+  });
 }
 
 /**
@@ -48,12 +93,12 @@ export function linearForward(
   bias: Tensor | Weight | undefined, // [out]
   o: LinearOptions,
 ): Tensor {
-  const { part, inF, outF } = weightOf(w, o);
+  const { parts, inF, outF } = weightOf(w, o);
   if (x.shape.length !== 2) throw new Error(`linear ${w.name}: input ${x} must be 2-D [N, ${inF}]`);
   const N = x.shape[0];
   expectShape(x, [N, inF], `${w.name} input ${x.label}`);
   const y = ctx.empty([N, outF], 'f32', `${w.name}.out`);
-  matmulInto(ctx, x, part, y, { transB: !o.fanInFanOut });
+  matmulParts(ctx, x, w, y, parts, !o.fanInFanOut, !o.fanInFanOut, false);
   if (bias) {
     const b = 'parts' in bias ? biasPart(bias) : bias;
     if (b.size !== outF)
@@ -88,12 +133,13 @@ export function linearBackward(
   w: Weight,
   o: LinearBackwardOptions,
 ): Tensor {
-  const { part, inF, outF } = weightOf(w, o);
+  const { parts, inF, outF } = weightOf(w, o);
   if (dy.shape.length !== 2) throw new Error(`linear ${w.name}: gradient ${dy} must be 2-D [N, ${outF}]`);
   const N = dy.shape[0];
   expectShape(dy, [N, outF], `${w.name} dy ${dy.label}`);
   const dx = o.accumulateInto ?? ctx.empty([N, inF], 'f32', `${w.name}.dx`);
   expectShape(dx, [N, inF], `${w.name} dx ${dx.label}`);
-  matmulInto(ctx, dy, part, dx, { transB: o.fanInFanOut, accumulate: o.accumulateInto !== undefined });
+  // dX = dy·W: for nn.Linear the parts split K (= out); for Conv1D they split dX's columns (= in).
+  matmulParts(ctx, dy, w, dx, parts, o.fanInFanOut, o.fanInFanOut, o.accumulateInto !== undefined);
   return dx;
 }

@@ -144,7 +144,55 @@ describe('linear', () => {
     const split: Weight = { ...w, parts: [w.parts[0], w.parts[0]], rowsPerPart: 3 };
     const x4 = ctx.zeros([2, 4], 'f32', 'h4');
     expect(() => linearForward(ctx, x4, split, undefined, { fanInFanOut: false })).toThrow(
-      /up_proj.weight: .*one part.*has 2/,
+      /up_proj.weight: parts hold 12 rows, the weight has 6/,
     );
   });
+
+  for (const fanInFanOut of [false, true]) {
+    it(`a weight split in row parts gives the one-part result (${fanInFanOut ? 'Conv1D [in, out]' : 'nn.Linear [out, in]'})`, async () => {
+      const ctx = await testGpu();
+      const [N, rows, cols] = [9, 13, 10];
+      const { raw } = weightData(rows * cols, 'bf16', 21);
+      const whole = makeWeight(ctx, 'w', [rows, cols], 'bf16', 21).w;
+      const cuts = [0, 6, 12, 13];
+      const parts = cuts
+        .slice(0, -1)
+        .map((r0, k) =>
+          ctx.upload(
+            (raw as Uint16Array).slice(r0 * cols, cuts[k + 1] * cols),
+            [cuts[k + 1] - r0, cols],
+            'bf16',
+            `w.${k}`,
+          ),
+        );
+      const split: Weight = { name: 'w', shape: [rows, cols], dtype: 'bf16', parts, rowsPerPart: 6 };
+      const [inF, outF] = fanInFanOut ? [rows, cols] : [cols, rows];
+      const xd = uniform(N * inF, 22);
+      const dyd = uniform(N * outF, 23);
+      const x = ctx.upload(xd, [N, inF], 'f32', 'x');
+      const dy = ctx.upload(dyd, [N, outF], 'f32', 'dy');
+      const o = { fanInFanOut };
+      // NOTE: splitting K changes only the order of the f32 sums; splitting the output columns changes nothing.
+      const tol = { rel: 1e-5, abs: 1e-6 };
+      expect(
+        compare(
+          await ctx.read(linearForward(ctx, x, split, undefined, o)),
+          await ctx.read(linearForward(ctx, x, whole, undefined, o)),
+          tol,
+        ),
+      ).toBeNull();
+      expect(
+        compare(
+          await ctx.read(linearBackward(ctx, dy, split, o)),
+          await ctx.read(linearBackward(ctx, dy, whole, o)),
+          tol,
+        ),
+      ).toBeNull();
+      const acc1 = ctx.upload(uniform(N * inF, 24), [N, inF], 'f32', 'acc1');
+      const acc2 = ctx.upload(uniform(N * inF, 24), [N, inF], 'f32', 'acc2');
+      linearBackward(ctx, dy, split, { ...o, accumulateInto: acc1 });
+      linearBackward(ctx, dy, whole, { ...o, accumulateInto: acc2 });
+      expect(compare(await ctx.read(acc1), await ctx.read(acc2), tol)).toBeNull();
+    });
+  }
 });
