@@ -195,3 +195,28 @@ describe('whole model vs float64 reference', () => {
     }
   });
 });
+
+describe('memory', () => {
+  it('a training step returns every buffer it takes: live bytes and buffer count back to baseline', async () => {
+    const ctx = await testGpu();
+    const m = tinyModel('qwen2', 8);
+    const model = await loadModel(ctx, new FolderSource(writeTinyModel(m)));
+    const lora = uploadAdapter(ctx, randomAdapter(m, CASES[2].targets, 2, 4));
+    const lossSum = ctx.zeros([1], 'f32', 'loss');
+    for (const gradCheckpointing of [false, true]) {
+      const dec = new Decoder(ctx, model, lora, { gradCheckpointing, dropout: 0.1 });
+      const step = (i: number) => dec.forwardBackward(BATCH, { gradScale: 0.1, lossSum, dropoutStep: i });
+      step(0); // first use creates per-context caches (the RoPE table)
+      await ctx.sync();
+      const base = ctx.pool.snapshot();
+      for (let i = 1; i <= 3; i++) {
+        step(i);
+        dec.forwardLoss(BATCH, lossSum);
+        await ctx.sync();
+        const now = ctx.pool.snapshot();
+        expect([now.liveBuffers, now.liveBytes]).toEqual([base.liveBuffers, base.liveBytes]);
+      }
+    }
+    model.dispose();
+  });
+});
