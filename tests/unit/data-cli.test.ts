@@ -20,7 +20,7 @@ async function run(
 
 afterEach(() => vi.restoreAllMocks());
 
-describe.skipIf(!hasFixtures)(`lora-studio data (${NO_FIXTURES})`, () => {
+describe.skipIf(!hasFixtures)(`lora-studio data${hasFixtures ? '' : ` (${NO_FIXTURES})`}`, () => {
   it('prints format, rows, skipped rows with line numbers, length statistics and trained tokens', async () => {
     const r = await run({ data: fixture('malformed/datasets/chat_truncated.jsonl') });
     expect(r.code).toBe(0);

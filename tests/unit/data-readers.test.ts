@@ -131,7 +131,7 @@ describe('format detection', () => {
 
 const D = 'datasets/';
 const MD = 'malformed/datasets/';
-describe.skipIf(!hasFixtures)(`fixture datasets (${NO_FIXTURES})`, () => {
+describe.skipIf(!hasFixtures)(`fixture datasets${hasFixtures ? '' : ` (${NO_FIXTURES})`}`, () => {
   const tok = () => fixtureTokenizer('stories260K-hf');
   const run = async (path: string) =>
     readAllExamples(await openAsBlob(fixture(path)), path.split('/').pop()!, tok());
