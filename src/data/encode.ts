@@ -174,6 +174,50 @@ function endOfTurn(tok: TextTokenizer, text: string, contentEnd: number): number
   return contentEnd;
 }
 
+type TextSample = Exclude<Sample, { kind: 'tokenized' }>;
+
+/** Token ids and labels of a text, prompt-completion or chat row (labels -100 outside what is trained). */
+function tokenizeSample(
+  tok: TextTokenizer,
+  sample: TextSample,
+  o: EncodeOptions,
+): { ids: number[]; labels: Int32Array } | { error: string } {
+  switch (sample.kind) {
+    case 'text': {
+      const ids = withEos(tok, tok.encode(sample.text, true));
+      return { ids, labels: Int32Array.from(ids) };
+    }
+    case 'prompt-completion': {
+      // Not templated (as TRL does for plain prompt/completion): the text is prompt + completion + EOS.
+      // The appended EOS lies past the text's end, so the completion's span reaches it.
+      const text = sample.prompt + sample.completion;
+      const ids = withEos(tok, tok.encode(text, true));
+      const labels = o.trainOnPrompt
+        ? Int32Array.from(ids)
+        : labelSpans(tok, ids, text, [{ start: sample.prompt.length, end: text.length }], true);
+      return { ids, labels };
+    }
+    case 'chat': {
+      let text: string;
+      try {
+        text = tok.renderChat(sample.messages, false);
+      } catch (e) {
+        return { error: `the chat template rejected this conversation: ${(e as Error).message}` };
+      }
+      // Rendered templates carry their own BOS: no special tokens added (as apply_chat_template tokenizes).
+      const r = encodeRendered(tok, text);
+      const spans = assistantSpans(tok, sample.messages, text);
+      if (!Array.isArray(spans)) return spans;
+      const labels = o.trainOnPrompt
+        ? Int32Array.from(r.ids)
+        : labelSpans(tok, r.ids, text, spans, false, r.pieces);
+      return { ids: r.ids, labels };
+    }
+    default:
+      return sample satisfies never;
+  }
+}
+
 /** Encodes one sample; `row` is carried into the Example for reports. */
 export function encodeSample(
   tok: TextTokenizer | null,
@@ -183,54 +227,24 @@ export function encodeSample(
 ): Encoded {
   let ids: number[];
   let labels: Int32Array;
-  if (!tok && sample.kind !== 'tokenized') {
-    return {
-      error: `${sample.kind} rows need the model's tokenizer (tokenizer.json), which the model lacks`,
-    };
-  }
-  switch (sample.kind) {
-    case 'text': {
-      ids = withEos(tok!, tok!.encode(sample.text, true));
-      labels = Int32Array.from(ids);
-      break;
+  if (sample.kind === 'tokenized') {
+    ids = sample.inputIds;
+    const vocab = o.vocabSize ?? tok?.vocabSize ?? Infinity;
+    const bad = ids.find((x) => x >= vocab);
+    if (bad !== undefined) return { error: `input_ids holds ${bad}, outside the vocabulary (size ${vocab})` };
+    labels = Int32Array.from(sample.labels ?? ids);
+    const badLabel = labels.find((x) => x >= vocab);
+    if (badLabel !== undefined)
+      return { error: `labels holds ${badLabel}, outside the vocabulary (size ${vocab})` };
+  } else {
+    if (!tok) {
+      return {
+        error: `${sample.kind} rows need the model's tokenizer (tokenizer.json), which the model lacks`,
+      };
     }
-    case 'prompt-completion': {
-      // Not templated (as TRL does for plain prompt/completion): the text is prompt + completion + EOS.
-      const text = sample.prompt + sample.completion;
-      ids = withEos(tok!, tok!.encode(text, true));
-      labels = o.trainOnPrompt
-        ? Int32Array.from(ids)
-        : labelSpans(tok!, ids, text, [{ start: sample.prompt.length, end: text.length }], true);
-      // The appended EOS lies past the text's end, so the span above reaches it.
-      break;
-    }
-    case 'chat': {
-      let text: string;
-      try {
-        text = tok!.renderChat(sample.messages, false);
-      } catch (e) {
-        return { error: `the chat template rejected this conversation: ${(e as Error).message}` };
-      }
-      // Rendered templates carry their own BOS: no special tokens added (as apply_chat_template tokenizes).
-      const r = encodeRendered(tok!, text);
-      ids = r.ids;
-      const spans = assistantSpans(tok!, sample.messages, text);
-      if (!Array.isArray(spans)) return spans;
-      labels = o.trainOnPrompt ? Int32Array.from(ids) : labelSpans(tok!, ids, text, spans, false, r.pieces);
-      break;
-    }
-    case 'tokenized': {
-      ids = sample.inputIds;
-      const vocab = o.vocabSize ?? tok?.vocabSize ?? Infinity;
-      const bad = ids.find((x) => x >= vocab);
-      if (bad !== undefined)
-        return { error: `input_ids holds ${bad}, outside the vocabulary (size ${vocab})` };
-      labels = Int32Array.from(sample.labels ?? ids);
-      const badLabel = labels.find((x) => x >= vocab);
-      if (badLabel !== undefined)
-        return { error: `labels holds ${badLabel}, outside the vocabulary (size ${vocab})` };
-      break;
-    }
+    const t = tokenizeSample(tok, sample, o);
+    if ('error' in t) return t;
+    ({ ids, labels } = t);
   }
   // Position 0 is never predicted (nothing precedes it); marking it keeps trained-token counts exact.
   if (labels.length) labels[0] = -100;
