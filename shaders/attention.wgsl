@@ -26,16 +26,7 @@
 // exp(), and the running max starts at a finite NEG so that an all-masked tile gives exp(0)·0 instead of NaN.
 // Workgroup memory: (3·BT·D + 2·BT² + 2·BT)·4 bytes; the host picks BT so that it fits the device's limit.
 
-struct AttnParams {
-  B: u32,
-  T: u32,
-  H: u32,
-  Hkv: u32,
-  scale: f32,
-  stride: u32,
-}
-
-override SEGMENTS: bool = false;
+// AttnParams and SEGMENTS come from attention_common.wgsl.
 
 @group(0) @binding(0) var<uniform> P: AttnParams;
 @group(0) @binding(1) var<storage, read> q: array<f32>;

@@ -29,16 +29,7 @@
 // dq and dk/dv are separate kernels (FA2 fuses dq with float atomics): the score recomputation is paid twice to
 // stay deterministic and portable. Workgroup memory: (4·BT·D + 2·BT² + 4·BT)·4 bytes.
 
-struct AttnParams {
-  B: u32,
-  T: u32,
-  H: u32,
-  Hkv: u32,
-  scale: f32,
-  stride: u32,
-}
-
-override SEGMENTS: bool = false;
+// AttnParams and SEGMENTS come from attention_common.wgsl.
 
 @group(0) @binding(0) var<uniform> P: AttnParams;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;

@@ -95,7 +95,7 @@ export class Decoder implements TrainableModel {
   async logits(batch: Batch, rows?: readonly number[]): Promise<Float32Array> {
     const picks = rows ?? Array.from({ length: batch.B }, (_, r) => r * batch.T + batch.T - 1);
     const inp = this.inputs(batch);
-    let x = this.embed(batch, inp);
+    let x = this.embed(inp);
     for (const block of this.blocks) {
       const s = new Saved();
       const y = block.forward(x, inp, s);
@@ -142,7 +142,7 @@ export class Decoder implements TrainableModel {
     // Forward. Block inputs are kept for backward; activations too unless checkpointing.
     const inputs: Tensor[] = [];
     const saved: (Saved | null)[] = [];
-    let x = this.embed(batch, inp);
+    let x = this.embed(inp);
     for (const block of this.blocks) {
       const s = new Saved();
       const y = block.forward(x, inp, s);
@@ -227,7 +227,7 @@ export class Decoder implements TrainableModel {
     inp.segments?.dispose();
   }
 
-  private embed(_batch: Batch, inp: BlockInputs & { ids: Tensor }): Tensor {
+  private embed(inp: BlockInputs & { ids: Tensor }): Tensor {
     const x = embeddingForward(this.ctx, this.model.weight(this.model.layout.embedTokens), inp.ids);
     if (this.model.layout.positionEmbeddings)
       addPositionEmbedding(

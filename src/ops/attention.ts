@@ -55,6 +55,7 @@ function spec(
     shader,
     entry,
     bindings,
+    includes: ['attention_common'],
     prelude: `const BT: u32 = ${bt}u;\nconst HD: u32 = ${D}u;\nconst DPT: u32 = ${Math.ceil(D / bt)}u;`,
     constants: { SEGMENTS: segments ? 1 : 0 },
   };

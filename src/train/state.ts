@@ -120,7 +120,7 @@ export function trainerStateJson(f: StateFields): TrainerStateJson {
  * One line of metrics.jsonl: a JSON object ending in a newline. Kinds: `train` (a logging window, with every field of
  * the step event), `eval`, `skip` (a step whose loss or gradients were not finite) and `summary`.
  */
-export function metricsLine(kind: 'train' | 'eval' | 'skip' | 'summary', fields: object): string {
+export function metricsLine(kind: 'train' | 'skip', fields: object): string {
   return JSON.stringify({ type: kind, ...fields }) + '\n';
 }
 

@@ -18,6 +18,7 @@ import { unzipFolder } from '../../src/lora/zip';
 import { fixture, hasFixtures, NO_FIXTURES } from '../helpers/fixtures';
 import type { StaticServer } from './serve';
 import { serveStatic } from './serve';
+import { TINY_ROWS } from '../helpers/tiny-dataset';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SHOTS = join(ROOT, '.tmp');
@@ -25,18 +26,6 @@ const SHOTS = join(ROOT, '.tmp');
 const OUT = join(ROOT, '.tmp', 'e2e-dist');
 
 if (hasChromium && !hasFixtures) console.warn(`e2e training: ${NO_FIXTURES}`);
-
-/** Eight short prompt/completion rows: enough for a 2-step run of the 260K-parameter fixture model. */
-const TINY_ROWS = [
-  ['Once upon a time', ' there was a cat.'],
-  ['The dog', ' ran to the park.'],
-  ['Lily liked', ' to play in the sun.'],
-  ['Tom had a', ' big red ball.'],
-  ['One day, the bird', ' flew over the tree.'],
-  ['The girl saw', ' a little fish.'],
-  ['Mom said', ' it was time to eat.'],
-  ['They were', ' happy and had fun.'],
-];
 
 if (!hasChromium) console.warn(`e2e skipped: no Chromium at ${CHROMIUM} (set CHROMIUM_PATH to use another)`);
 

@@ -11,6 +11,7 @@ import { MemoryStorage } from '../../src/train/storage';
 import { createHandlers } from '../../src/worker/handlers';
 import type { EventOf, EventType, TrainConfig, WorkerEvent } from '../../src/worker/protocol';
 import { fixture, hasFixtures, NO_FIXTURES } from '../helpers/fixtures';
+import { TINY_ROWS } from '../helpers/tiny-dataset';
 
 const MODEL = 'models/stories260K-hf';
 
@@ -19,20 +20,9 @@ function modelFiles(): File[] {
   return readdirSync(dir).map((n) => new File([readFileSync(join(dir, n))], n));
 }
 
-const ROWS = [
-  ['Once upon a time', ' there was a cat.'],
-  ['The dog', ' ran to the park.'],
-  ['Lily liked', ' to play in the sun.'],
-  ['Tom had a', ' big red ball.'],
-  ['One day, the bird', ' flew over the tree.'],
-  ['The girl saw', ' a little fish.'],
-  ['Mom said', ' it was time to eat.'],
-  ['They were', ' happy and had fun.'],
-];
-
-export const TINY_JSONL = ROWS.map(([prompt, completion]) => JSON.stringify({ prompt, completion })).join(
-  '\n',
-);
+export const TINY_JSONL = TINY_ROWS.map(([prompt, completion]) =>
+  JSON.stringify({ prompt, completion }),
+).join('\n');
 
 const CONFIG: TrainConfig = {
   r: 4,
